@@ -1,0 +1,172 @@
+import http = require('node:http');
+import https = require('node:https');
+import net = require('node:net');
+import type { Config } from '../runtime/config';
+import { ContextState, RequestContext, RequestInfo, runIn, storage } from '../runtime/context';
+import { isDraining, requestEnded, requestStarted, serverClosed, serverListening } from '../runtime/escalate';
+import { ReflectApply, setTimeoutOrig } from '../runtime/primordials';
+import { installCrashHandlers } from '../runtime/recover';
+
+/**
+ * node:http and node:https servers, and so Express, Fastify, Koa and anything
+ * else built on them. Each 'request' (and 'checkContinue'/'checkExpectation')
+ * opens a request context; 'upgrade' and 'connect' open one for the life of
+ * the upgraded connection. The request's req, res and current socket emit
+ * their events inside its context, because Node emits them from the
+ * connection's callbacks, which belong to no request.
+ */
+
+const kContext = Symbol('srs.context');
+type Owned = { [kContext]?: RequestContext };
+
+let config: Config;
+
+function errorBody(err: unknown): string {
+  if (!config.exposeErrors) return 'Internal Server Error\n';
+  const stack = err instanceof Error ? err.stack : String(err);
+  return `Internal Server Error\n\n${stack}\n`;
+}
+
+class HttpRequestContext extends RequestContext {
+  private ended = false;
+  constructor(
+    readonly req: http.IncomingMessage,
+    readonly res: http.ServerResponse,
+  ) {
+    super();
+  }
+
+  describe(): RequestInfo {
+    return { id: this.id, kind: 'http', method: this.req.method, url: this.req.url, remoteAddress: this.req.socket?.remoteAddress };
+  }
+
+  /** The response is over (res 'close'): no longer in flight. */
+  responseClosed(): void {
+    if (this.ended) return;
+    this.ended = true;
+    const socket = this.req.socket as (net.Socket & Owned) | null;
+    if (socket && socket[kContext] === this) socket[kContext] = undefined;
+    requestEnded();
+  }
+
+  isolate(err: unknown): string {
+    const { res } = this;
+    // A crash after the response went out takes nothing back from the client,
+    // and the connection may already carry the next request.
+    if (res.writableEnded) return 'already-sent';
+    if (!res.headersSent) {
+      try {
+        for (const name of res.getHeaderNames()) res.removeHeader(name);
+        const body = errorBody(err);
+        res.shouldKeepAlive = false;
+        res.writeHead(500, {
+          'content-type': 'text/plain; charset=utf-8',
+          'content-length': Buffer.byteLength(body),
+          connection: 'close',
+        });
+        res.end(body);
+        return '500';
+      } catch {
+        // the response is in a state that cannot take a clean 500: cut it
+      }
+    }
+    res.destroy();
+    this.req.socket?.destroy();
+    return 'socket-destroyed';
+  }
+}
+
+const RAW_500 = 'HTTP/1.1 500 Internal Server Error\r\nConnection: close\r\nContent-Length: 0\r\n\r\n';
+
+class UpgradeContext extends RequestContext {
+  constructor(
+    readonly req: http.IncomingMessage,
+    readonly socket: net.Socket,
+    readonly kind: 'upgrade' | 'connect',
+  ) {
+    super();
+  }
+
+  describe(): RequestInfo {
+    return { id: this.id, kind: this.kind, method: this.req.method, url: this.req.url, remoteAddress: this.socket.remoteAddress };
+  }
+
+  isolate(): string {
+    const { socket } = this;
+    if (socket.destroyed) return 'already-closed';
+    // Nothing written yet: the handshake can still be refused properly.
+    if (socket.bytesWritten === 0 && socket.writable) {
+      socket.end(RAW_500);
+      setTimeoutOrig(() => socket.destroy(), 1000).unref();
+      return '500';
+    }
+    socket.destroy();
+    return 'socket-destroyed';
+  }
+}
+
+const kPatched = Symbol('srs.patched');
+
+function patchServer(proto: net.Server): void {
+  const emitOrig = proto.emit as typeof proto.emit & { [kPatched]?: true };
+  if (emitOrig[kPatched]) return; // inherited from an already patched prototype
+  proto.emit = function emit(this: net.Server, event: string | symbol) {
+    switch (event) {
+      case 'request':
+      case 'checkContinue':
+      case 'checkExpectation': {
+        const req = arguments[1] as http.IncomingMessage & Owned;
+        const res = arguments[2] as http.ServerResponse & Owned;
+        const ctx = new HttpRequestContext(req, res);
+        req[kContext] = ctx;
+        res[kContext] = ctx;
+        (req.socket as net.Socket & Owned)[kContext] = ctx;
+        requestStarted();
+        if (isDraining()) res.shouldKeepAlive = false;
+        return runIn(ctx, emitOrig, this, arguments);
+      }
+      case 'upgrade':
+      case 'connect': {
+        const req = arguments[1] as http.IncomingMessage & Owned;
+        const socket = arguments[2] as net.Socket & Owned;
+        const ctx = new UpgradeContext(req, socket, event);
+        req[kContext] = ctx;
+        socket[kContext] = ctx;
+        return runIn(ctx, emitOrig, this, arguments);
+      }
+      case 'listening':
+        serverListening(this);
+        installCrashHandlers(config);
+        break;
+      case 'close':
+        serverClosed(this);
+        break;
+    }
+    return ReflectApply(emitOrig, this, arguments);
+  };
+  (proto.emit as typeof emitOrig)[kPatched] = true;
+}
+
+/** Emits of req, res and sockets run in the context that owns the object. */
+function patchOwnedEmitter(proto: { emit: (...args: any[]) => boolean }, isResponse: boolean): void {
+  const emitOrig = proto.emit;
+  proto.emit = function emit(this: Owned, event: string | symbol) {
+    const ctx = this[kContext];
+    if (ctx === undefined) return ReflectApply(emitOrig, this, arguments);
+    if (isResponse && event === 'close') (ctx as HttpRequestContext).responseClosed();
+    if (ctx.state === ContextState.Live && storage.getStore() === ctx) return ReflectApply(emitOrig, this, arguments);
+    return runIn(ctx, emitOrig, this, arguments);
+  };
+}
+
+let installed = false;
+export function installHttpAdapter(cfg: Config): void {
+  config = cfg;
+  if (installed) return;
+  installed = true;
+  patchServer(http.Server.prototype);
+  patchServer(https.Server.prototype);
+  patchOwnedEmitter(http.IncomingMessage.prototype, false);
+  patchOwnedEmitter(http.ServerResponse.prototype, true);
+  patchOwnedEmitter(net.Socket.prototype, false);
+}

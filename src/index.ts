@@ -1,0 +1,19 @@
+/**
+ * The programmatic surface of SRS, for applications that want to know about
+ * recovery. Installing SRS itself is `srs run` or `srs/register`.
+ */
+import { currentContext, type RequestInfo } from './runtime/context';
+import { stats as recoveryStats } from './runtime/recover';
+
+export type { RequestInfo } from './runtime/context';
+export { exitCodes } from './runtime/errors';
+
+/** The request the calling code runs for, or undefined outside any request. */
+export function currentRequest(): RequestInfo | undefined {
+  return currentContext()?.describe();
+}
+
+/** Counts since start: recoveries performed and follow-up errors suppressed. */
+export function stats(): { recoveries: number; suppressed: number } {
+  return recoveryStats();
+}

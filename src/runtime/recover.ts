@@ -1,0 +1,104 @@
+import v8 = require('node:v8');
+import { describeError, emitEvent } from '../telemetry/events';
+import type { Config } from './config';
+import { ContextState, ownerOf, RequestContext } from './context';
+import { escalate } from './escalate';
+import { DateNow, EventEmitterPrototypeOn, hrtimeBigint, ReflectApply } from './primordials';
+import { release } from './resources';
+
+/**
+ * The process-level crash path: attribute the crash to its request, isolate
+ * the request, release what it owns, report, keep serving — or escalate when
+ * that is not safe.
+ */
+
+export type CrashKind = 'uncaughtException' | 'unhandledRejection';
+
+let recoveries = 0;
+let suppressedTotal = 0;
+let budgetTimes: number[] = [];
+let config: Config;
+
+export function stats(): { recoveries: number; suppressed: number } {
+  return { recoveries, suppressed: suppressedTotal };
+}
+
+function withinBudget(now: number): boolean {
+  // Ring of the last `budget` recovery times: over budget when the oldest of
+  // them is still inside the window.
+  const slot = recoveries % config.budget;
+  const oldest = budgetTimes[slot];
+  budgetTimes[slot] = now;
+  return oldest === undefined || now - oldest > config.budgetWindowMs;
+}
+
+function heapExhausted(): { used: number; limit: number } | undefined {
+  const heap = v8.getHeapStatistics();
+  return heap.used_heap_size > heap.heap_size_limit * config.heapLimit
+    ? { used: heap.used_heap_size, limit: heap.heap_size_limit }
+    : undefined;
+}
+
+function recover(ctx: RequestContext, err: unknown, crash: CrashKind): void {
+  const started = hrtimeBigint();
+  ctx.state = ContextState.Dead;
+  // Release first: the isolation below finishes the response, and the
+  // request's own 'finish'/'close' listeners must not run any more.
+  const released = release(ctx);
+  const response = ctx.isolate(err);
+  recoveries++;
+  const durationUs = Number(hrtimeBigint() - started) / 1000;
+  emitEvent('srs.recovery', {
+    request: ctx.describe(),
+    crash,
+    error: describeError(err),
+    response,
+    released,
+    suppressed: ctx.suppressed,
+    recoveries,
+    durationUs: Math.round(durationUs * 10) / 10,
+  });
+  if (!withinBudget(DateNow())) {
+    escalate('budget-exceeded', err, { budget: config.budget, budgetWindowMs: config.budgetWindowMs, request: ctx.describe() });
+    return;
+  }
+  const heap = heapExhausted();
+  if (heap !== undefined) escalate('memory-exhausted', err, { heapUsed: heap.used, heapLimit: heap.limit, request: ctx.describe() });
+}
+
+function onCrash(err: unknown, crash: CrashKind): void {
+  try {
+    const ctx = ownerOf(err);
+    if (ctx === undefined) {
+      escalate('unowned-crash', err, { crash });
+    } else if (ctx.state === ContextState.Dead) {
+      ctx.suppressed++;
+      suppressedTotal++;
+      emitEvent('srs.suppressed', { request: ctx.describe(), crash, error: describeError(err), suppressed: ctx.suppressed });
+    } else {
+      recover(ctx, err, crash);
+    }
+  } catch (fault) {
+    try {
+      escalate('internal-fault', fault, { crash, original: describeError(err) });
+    } finally {
+      process.exit(process.exitCode ?? 82);
+    }
+  }
+}
+
+let installed = false;
+
+/** Installs the process handlers; called when the first server listens. */
+export function installCrashHandlers(cfg: Config): void {
+  config = cfg;
+  budgetTimes = new Array(cfg.budget);
+  if (installed) return;
+  installed = true;
+  ReflectApply(EventEmitterPrototypeOn, process, ['uncaughtException', (err: unknown) => onCrash(err, 'uncaughtException')]);
+  ReflectApply(EventEmitterPrototypeOn, process, ['unhandledRejection', (reason: unknown) => onCrash(reason, 'unhandledRejection')]);
+}
+
+export function crashHandlersInstalled(): boolean {
+  return installed;
+}

@@ -1,0 +1,227 @@
+import { EventEmitter } from 'node:events';
+import fs = require('node:fs');
+import http = require('node:http');
+import net = require('node:net');
+import timers = require('node:timers');
+import { ContextState, RequestContext, storage } from './context';
+import { ArrayPrototypePush, ReflectApply } from './primordials';
+
+/**
+ * What a request owns: timers, intervals and immediates it scheduled,
+ * sockets it connected, outgoing HTTP requests, file streams it opened and
+ * listeners it added to emitters. Recording is one store lookup and four
+ * array pushes; nothing is recorded when no request is current.
+ */
+
+const enum Kind {
+  Timeout = 0,
+  Interval = 1,
+  Immediate = 2,
+  Socket = 3,
+  ClientRequest = 4,
+  Stream = 5,
+  Listener = 6,
+}
+const STRIDE = 4;
+
+export interface Released {
+  timers: number;
+  intervals: number;
+  immediates: number;
+  sockets: number;
+  clientRequests: number;
+  streams: number;
+  listeners: number;
+}
+
+const clearTimeoutOrig = timers.clearTimeout;
+const clearIntervalOrig = timers.clearInterval;
+const clearImmediateOrig = timers.clearImmediate;
+const removeListenerOrig = EventEmitter.prototype.removeListener;
+const listenersOrig = EventEmitter.prototype.listeners;
+
+function record(ctx: RequestContext, kind: Kind, target: unknown, event?: unknown, listener?: unknown): void {
+  let list = ctx.resources;
+  if (list === undefined) list = ctx.resources = [];
+  ArrayPrototypePush(list, kind, target, event, listener);
+  if (list.length >= ctx.pruneAt * STRIDE) prune(ctx, list);
+}
+
+function liveContext(): RequestContext | undefined {
+  const ctx = storage.getStore();
+  return ctx !== undefined && ctx.state === ContextState.Live ? ctx : undefined;
+}
+
+// --- pruning: keeps a long-lived context (a WebSocket connection, a request
+// that polls) from accumulating records of resources that are already gone.
+// Amortized O(1): the threshold doubles with what survives.
+
+function isSpent(kind: Kind, target: any, event: unknown, listener: unknown): boolean {
+  switch (kind) {
+    case Kind.Timeout:
+    case Kind.Interval:
+    case Kind.Immediate:
+      return target._destroyed === true;
+    case Kind.Socket:
+    case Kind.ClientRequest:
+    case Kind.Stream:
+      return target.destroyed === true || target.closed === true;
+    case Kind.Listener: {
+      const current = ReflectApply(listenersOrig, target, [event]) as unknown[];
+      return !current.includes(listener) && !current.some((l: any) => l && l.listener === listener);
+    }
+  }
+}
+
+function prune(ctx: RequestContext, list: unknown[]): void {
+  const kept: unknown[] = [];
+  for (let i = 0; i < list.length; i += STRIDE) {
+    if (!isSpent(list[i] as Kind, list[i + 1], list[i + 2], list[i + 3])) {
+      ArrayPrototypePush(kept, list[i], list[i + 1], list[i + 2], list[i + 3]);
+    }
+  }
+  ctx.resources = kept;
+  ctx.pruneAt = Math.max(64, (kept.length / STRIDE) * 2);
+}
+
+// --- release ---------------------------------------------------------------
+
+/** An outgoing socket may be pooled by an http.Agent and now serve another request. */
+function servesAnotherContext(socket: any, ctx: RequestContext): boolean {
+  const message = socket._httpMessage;
+  return message != null && message[kOwner] !== undefined && message[kOwner] !== ctx;
+}
+
+/** Cancels everything ctx still owns, listeners first so no teardown event reaches its code. */
+export function release(ctx: RequestContext): Released {
+  const released: Released = { timers: 0, intervals: 0, immediates: 0, sockets: 0, clientRequests: 0, streams: 0, listeners: 0 };
+  const list = ctx.resources;
+  ctx.resources = undefined;
+  if (list === undefined) return released;
+  for (let i = 0; i < list.length; i += STRIDE) {
+    if (list[i] !== Kind.Listener) continue;
+    const emitter = list[i + 1] as EventEmitter;
+    const before = emitter.listenerCount(list[i + 2] as string);
+    ReflectApply(removeListenerOrig, emitter, [list[i + 2], list[i + 3]]);
+    if (emitter.listenerCount(list[i + 2] as string) < before) released.listeners++;
+  }
+  for (let i = 0; i < list.length; i += STRIDE) {
+    const kind = list[i] as Kind;
+    const target = list[i + 1] as any;
+    if (kind === Kind.Listener || isSpent(kind, target, undefined, undefined)) continue;
+    switch (kind) {
+      case Kind.Timeout: clearTimeoutOrig(target); released.timers++; break;
+      case Kind.Interval: clearIntervalOrig(target); released.intervals++; break;
+      case Kind.Immediate: clearImmediateOrig(target); released.immediates++; break;
+      case Kind.Socket:
+        if (servesAnotherContext(target, ctx)) break;
+        target.destroy(); released.sockets++; break;
+      case Kind.ClientRequest: target.destroy(); released.clientRequests++; break;
+      case Kind.Stream: target.destroy(); released.streams++; break;
+    }
+  }
+  return released;
+}
+
+// --- recording hooks -------------------------------------------------------
+
+/** Marks an object (outgoing request, server req/res) as owned by a context. */
+export const kOwner = Symbol('srs.owner');
+
+function wrapScheduler<F extends (...args: any[]) => any>(original: F, kind: Kind): F {
+  const wrapped = function (this: unknown) {
+    const handle = ReflectApply(original, this, arguments);
+    const ctx = liveContext();
+    if (ctx !== undefined) record(ctx, kind, handle);
+    return handle;
+  };
+  Object.defineProperty(wrapped, 'name', { value: original.name });
+  // util.promisify(setTimeout) must keep working.
+  for (const key of Reflect.ownKeys(original)) {
+    if (key !== 'length' && key !== 'name' && key !== 'prototype') {
+      Object.defineProperty(wrapped, key, Object.getOwnPropertyDescriptor(original, key)!);
+    }
+  }
+  return wrapped as unknown as F;
+}
+
+function patchSchedulers(): void {
+  const wrappedTimeout = wrapScheduler(timers.setTimeout, Kind.Timeout);
+  const wrappedInterval = wrapScheduler(timers.setInterval, Kind.Interval);
+  const wrappedImmediate = wrapScheduler(timers.setImmediate, Kind.Immediate);
+  const timersModule = timers as { -readonly [K in keyof typeof timers]: (typeof timers)[K] };
+  // The global functions and the node:timers exports are the same functions.
+  timersModule.setTimeout = wrappedTimeout;
+  timersModule.setInterval = wrappedInterval;
+  timersModule.setImmediate = wrappedImmediate;
+  globalThis.setTimeout = wrappedTimeout;
+  globalThis.setInterval = wrappedInterval;
+  globalThis.setImmediate = wrappedImmediate;
+}
+
+function patchListeners(): void {
+  const proto = EventEmitter.prototype as any;
+  const addOrig = proto.addListener;
+  const prependOrig = proto.prependListener;
+  // once()/prependOnceListener() go through these two, so they are covered.
+  const add = function addListener(this: EventEmitter, event: string | symbol, listener: (...a: any[]) => void) {
+    const ctx = liveContext();
+    if (ctx !== undefined) record(ctx, Kind.Listener, this, event, listener);
+    return ReflectApply(addOrig, this, arguments);
+  };
+  const prepend = function prependListener(this: EventEmitter, event: string | symbol, listener: (...a: any[]) => void) {
+    const ctx = liveContext();
+    if (ctx !== undefined) record(ctx, Kind.Listener, this, event, listener);
+    return ReflectApply(prependOrig, this, arguments);
+  };
+  proto.addListener = add;
+  proto.on = add;
+  proto.prependListener = prepend;
+}
+
+function patchSockets(): void {
+  const connectOrig = net.Socket.prototype.connect as (...a: unknown[]) => net.Socket;
+  (net.Socket.prototype as any).connect = function connect(this: net.Socket) {
+    const ctx = liveContext();
+    if (ctx !== undefined) record(ctx, Kind.Socket, this);
+    return ReflectApply(connectOrig, this, arguments);
+  };
+  // Requests queued in an Agent have no socket yet; they are owned as requests.
+  const addRequestOrig = (http.Agent.prototype as any).addRequest as (...a: unknown[]) => void;
+  (http.Agent.prototype as any).addRequest = function addRequest(this: http.Agent, req: any) {
+    const ctx = liveContext();
+    if (ctx !== undefined) {
+      req[kOwner] = ctx;
+      record(ctx, Kind.ClientRequest, req);
+    }
+    return ReflectApply(addRequestOrig, this, arguments);
+  };
+}
+
+function patchFileStreams(): void {
+  const mutableFs = fs as { -readonly [K in keyof typeof fs]: (typeof fs)[K] };
+  const readOrig = fs.createReadStream;
+  const writeOrig = fs.createWriteStream;
+  mutableFs.createReadStream = function createReadStream(this: unknown) {
+    const stream = ReflectApply(readOrig, this, arguments) as fs.ReadStream;
+    const ctx = liveContext();
+    if (ctx !== undefined) record(ctx, Kind.Stream, stream);
+    return stream;
+  } as typeof fs.createReadStream;
+  mutableFs.createWriteStream = function createWriteStream(this: unknown) {
+    const stream = ReflectApply(writeOrig, this, arguments) as fs.WriteStream;
+    const ctx = liveContext();
+    if (ctx !== undefined) record(ctx, Kind.Stream, stream);
+    return stream;
+  } as typeof fs.createWriteStream;
+}
+
+let installed = false;
+export function installResourceTracking(): void {
+  if (installed) return;
+  installed = true;
+  patchSchedulers();
+  patchListeners();
+  patchSockets();
+  patchFileStreams();
+}
