@@ -4,6 +4,7 @@ import net = require('node:net');
 import type { Config } from '../runtime/config';
 import { ContextState, RequestContext, RequestInfo, runIn, storage } from '../runtime/context';
 import { isDraining, requestEnded, requestStarted, serverClosed, serverListening } from '../runtime/escalate';
+import { contextEnded, contextOpened } from '../runtime/lifecycle';
 import { ReflectApply, setTimeoutOrig } from '../runtime/primordials';
 import { installCrashHandlers } from '../runtime/recover';
 
@@ -41,12 +42,13 @@ class HttpRequestContext extends RequestContext {
   }
 
   /** The response is over (res 'close'): no longer in flight. */
-  responseClosed(): void {
-    if (this.ended) return;
+  closed(emitter: unknown): void {
+    if (this.ended || emitter !== this.res) return;
     this.ended = true;
     const socket = this.req.socket as (net.Socket & Owned) | null;
     if (socket && socket[kContext] === this) socket[kContext] = undefined;
     requestEnded();
+    contextEnded(this);
   }
 
   isolate(err: unknown): string {
@@ -79,6 +81,7 @@ class HttpRequestContext extends RequestContext {
 const RAW_500 = 'HTTP/1.1 500 Internal Server Error\r\nConnection: close\r\nContent-Length: 0\r\n\r\n';
 
 class UpgradeContext extends RequestContext {
+  private ended = false;
   constructor(
     readonly req: http.IncomingMessage,
     readonly socket: net.Socket,
@@ -89,6 +92,13 @@ class UpgradeContext extends RequestContext {
 
   describe(): RequestInfo {
     return { id: this.id, kind: this.kind, method: this.req.method, url: this.req.url, remoteAddress: this.socket.remoteAddress };
+  }
+
+  /** The upgraded connection is over. */
+  closed(emitter: unknown): void {
+    if (this.ended || emitter !== this.socket) return;
+    this.ended = true;
+    contextEnded(this);
   }
 
   isolate(): string {
@@ -122,6 +132,7 @@ function patchServer(proto: net.Server): void {
         res[kContext] = ctx;
         (req.socket as net.Socket & Owned)[kContext] = ctx;
         requestStarted();
+        contextOpened();
         if (isDraining()) res.shouldKeepAlive = false;
         return runIn(ctx, emitOrig, this, arguments);
       }
@@ -132,6 +143,7 @@ function patchServer(proto: net.Server): void {
         const ctx = new UpgradeContext(req, socket, event);
         req[kContext] = ctx;
         socket[kContext] = ctx;
+        contextOpened();
         return runIn(ctx, emitOrig, this, arguments);
       }
       case 'listening':
@@ -148,12 +160,12 @@ function patchServer(proto: net.Server): void {
 }
 
 /** Emits of req, res and sockets run in the context that owns the object. */
-function patchOwnedEmitter(proto: { emit: (...args: any[]) => boolean }, isResponse: boolean): void {
+function patchOwnedEmitter(proto: { emit: (...args: any[]) => boolean }): void {
   const emitOrig = proto.emit;
   proto.emit = function emit(this: Owned, event: string | symbol) {
-    const ctx = this[kContext];
+    const ctx = this[kContext] as HttpRequestContext | UpgradeContext | undefined;
     if (ctx === undefined) return ReflectApply(emitOrig, this, arguments);
-    if (isResponse && event === 'close') (ctx as HttpRequestContext).responseClosed();
+    if (event === 'close') ctx.closed(this);
     if (ctx.state === ContextState.Live && storage.getStore() === ctx) return ReflectApply(emitOrig, this, arguments);
     return runIn(ctx, emitOrig, this, arguments);
   };
@@ -166,7 +178,7 @@ export function installHttpAdapter(cfg: Config): void {
   installed = true;
   patchServer(http.Server.prototype);
   patchServer(https.Server.prototype);
-  patchOwnedEmitter(http.IncomingMessage.prototype, false);
-  patchOwnedEmitter(http.ServerResponse.prototype, true);
-  patchOwnedEmitter(net.Socket.prototype, false);
+  patchOwnedEmitter(http.IncomingMessage.prototype);
+  patchOwnedEmitter(http.ServerResponse.prototype);
+  patchOwnedEmitter(net.Socket.prototype);
 }

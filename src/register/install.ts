@@ -1,4 +1,6 @@
 import { installHttpAdapter } from '../adapters/http';
+import { defaultCacheDir } from '../instrument/cache';
+import { installInstrumentation } from '../instrument/hooks';
 import { configFromEnv, type Config } from '../runtime/config';
 import { EXIT_USAGE, SrsUsageError } from '../runtime/errors';
 import { setDrainTimeout } from '../runtime/escalate';
@@ -20,6 +22,7 @@ export function install(): Config {
     setDrainTimeout(config.drainTimeoutMs);
     installResourceTracking();
     installHttpAdapter(config);
+    installInstrumentation(config.instrument, config.cacheDir === 'off' ? null : config.cacheDir || defaultCacheDir());
     active = config;
     return config;
   } catch (err) {

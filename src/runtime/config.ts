@@ -13,6 +13,8 @@ export interface Config {
   drainTimeoutMs: number;
   exposeErrors: boolean;
   heapLimit: number;
+  instrument: 'app' | 'all' | 'off';
+  cacheDir: string;
 }
 
 type Parser<T> = (raw: string, name: string) => T;
@@ -48,6 +50,11 @@ const bool: Parser<boolean> = (raw, name) => {
   throw new SrsUsageError('SRS_ERR_BAD_OPTION', `${name} expects 1/0, true/false, yes/no or on/off, got "${raw}"`);
 };
 
+const instrumentMode: Parser<'app' | 'all' | 'off'> = (raw, name) => {
+  if (raw === 'app' || raw === 'all' || raw === 'off') return raw;
+  throw new SrsUsageError('SRS_ERR_BAD_OPTION', `${name} expects app, all or off, got "${raw}"`);
+};
+
 const text: Parser<string> = (raw, name) => {
   if (raw === '') throw new SrsUsageError('SRS_ERR_BAD_OPTION', `${name} expects a value`);
   return raw;
@@ -70,6 +77,10 @@ export const optionSpecs = [
     help: 'put the error and stack in the 500 body of a faulty request (for development only)' }),
   spec({ key: 'heapLimit', flag: '--heap-limit', env: 'SRS_HEAP_LIMIT', value: 'FRACTION', default: 0.9, parse: fraction,
     help: 'escalate when, after a recovery, the heap uses more than FRACTION of its limit (default 0.9)' }),
+  spec({ key: 'instrument', flag: '--instrument', env: 'SRS_INSTRUMENT', value: 'app|all|off', default: 'app', parse: instrumentMode,
+    help: 'which code journals its writes to shared state for restoration: the app (default), all (node_modules too), or off' }),
+  spec({ key: 'cacheDir', flag: '--cache-dir', env: 'SRS_CACHE_DIR', value: 'DIR', default: '', parse: text,
+    help: 'where instrumented modules are cached (default ~/.cache/srs/instrumented); "off" disables the cache' }),
 ] as const;
 
 /** Reads the configuration from SRS_* variables; throws SrsUsageError on a bad value. */

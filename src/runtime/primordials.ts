@@ -28,3 +28,4 @@ export const setTimeoutOrig = setTimeout;
 export const clearTimeoutOrig = clearTimeout;
 // Captured before resources.ts records listeners: SRS's own listeners belong to no request.
 export const EventEmitterPrototypeOn = (require('node:events') as typeof import('node:events')).EventEmitter.prototype.on;
+export const setImmediateOrig = setImmediate;

@@ -4,6 +4,8 @@ import type { Config } from './config';
 import { ContextState, ownerOf, RequestContext } from './context';
 import { escalate } from './escalate';
 import { DateNow, EventEmitterPrototypeOn, hrtimeBigint, ReflectApply } from './primordials';
+import { rollback } from './journal';
+import { contextRecovered } from './lifecycle';
 import { release } from './resources';
 
 /**
@@ -42,10 +44,13 @@ function heapExhausted(): { used: number; limit: number } | undefined {
 function recover(ctx: RequestContext, err: unknown, crash: CrashKind): void {
   const started = hrtimeBigint();
   ctx.state = ContextState.Dead;
-  // Release first: the isolation below finishes the response, and the
+  // Shared state first, synchronously: no other request runs before it is back.
+  const { journal, ...state } = rollback(ctx);
+  // Release before isolating: the isolation finishes the response, and the
   // request's own 'finish'/'close' listeners must not run any more.
   const released = release(ctx);
   const response = ctx.isolate(err);
+  contextRecovered();
   recoveries++;
   const durationUs = Number(hrtimeBigint() - started) / 1000;
   emitEvent('srs.recovery', {
@@ -53,6 +58,8 @@ function recover(ctx: RequestContext, err: unknown, crash: CrashKind): void {
     crash,
     error: describeError(err),
     response,
+    state,
+    journal,
     released,
     suppressed: ctx.suppressed,
     recoveries,

@@ -225,3 +225,13 @@ export function installResourceTracking(): void {
   patchSockets();
   patchFileStreams();
 }
+
+/** Whether ctx still has timers, sockets, requests or streams that can call back. */
+export function hasPendingWork(ctx: RequestContext): boolean {
+  const list = ctx.resources;
+  if (list === undefined) return false;
+  for (let i = 0; i < list.length; i += STRIDE) {
+    if (list[i] !== Kind.Listener && !isSpent(list[i] as Kind, list[i + 1], undefined, undefined)) return true;
+  }
+  return false;
+}

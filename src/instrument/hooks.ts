@@ -1,0 +1,50 @@
+import Module = require('node:module');
+import { pathToFileURL } from 'node:url';
+import { emitEvent } from '../telemetry/events';
+import { instrumentCached, transformStats } from './cache';
+import { initialize, transformModule } from './esm-hooks';
+import { InstrumentMode, shouldInstrument } from './filter';
+
+/**
+ * Routes every module the application loads through the instrumenter:
+ * CommonJS by wrapping Module.prototype._compile (all Node versions), ES
+ * modules by module.registerHooks where it exists (22.15+, 24) and by
+ * module.register's loader thread on Node 20.
+ */
+
+type Compile = (this: unknown, content: string, filename: string, ...rest: unknown[]) => unknown;
+
+function warnSkipped(filename: string, err: unknown): void {
+  transformStats.skipped++;
+  emitEvent('srs.instrument-skipped', { file: filename, reason: err instanceof Error ? err.message : String(err) });
+}
+
+export function installInstrumentation(mode: InstrumentMode, cacheDir: string | null): void {
+  if (mode === 'off') return;
+  // Stack traces of instrumented code map back to the original positions.
+  process.setSourceMapsEnabled(true);
+
+  const proto = Module.prototype as unknown as { _compile: Compile };
+  const compileOrig = proto._compile;
+  proto._compile = function _compile(content, filename, ...rest) {
+    if (shouldInstrument(filename, mode)) {
+      try {
+        content = instrumentCached(content, filename, false, cacheDir);
+      } catch (err) {
+        warnSkipped(filename, err);
+      }
+    }
+    return compileOrig.call(this, content, filename, ...rest);
+  };
+
+  initialize({ mode, cacheDir });
+  const mod = Module as unknown as {
+    registerHooks?: (hooks: { load: (url: string, context: object, next: (url: string, context: object) => any) => any }) => void;
+    register?: (specifier: string, parentURL: string, options: { data: unknown }) => void;
+  };
+  if (typeof mod.registerHooks === 'function') {
+    mod.registerHooks({ load: (url, context, nextLoad) => transformModule(url, nextLoad(url, context)) });
+  } else if (typeof mod.register === 'function') {
+    mod.register(pathToFileURL(require.resolve('./esm-hooks')).href, pathToFileURL(__filename).href, { data: { mode, cacheDir } });
+  }
+}

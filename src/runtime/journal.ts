@@ -1,0 +1,540 @@
+import { ContextState, RequestContext, storage } from './context';
+
+/**
+ * Per-request journal of first writes to long-lived locations, and the log of
+ * what everybody wrote to those locations since, so that a faulty request's
+ * effects can be taken out exactly (DESIGN.md guarantee 2):
+ *
+ *  - nobody else wrote since      -> the old value is put back (restored);
+ *  - others updated it since      -> replay their updates on the old value
+ *    (commutative deltas keep, the faulty request's are dropped: compensated);
+ *  - others assigned it after the faulty request's last write -> cleansed.
+ *
+ * A location is a property of an object, a variable in a scope, a Map entry,
+ * a Set member, or a whole array. Each location has a log of writes, kept only
+ * while some live journal watches it: [writer, kind, had, before] per write,
+ * recorded *before* the write happens (the value after a write is the
+ * `before` of the next entry, or the current value for the last one).
+ */
+
+export const enum WriteKind {
+  Assign = 0,
+  /** +=, -=, ++, --: commutative when both sides are numbers. */
+  Delta = 1,
+  /** Any other read-modify-write (*=, ||=, string +=): propagates what it read. */
+  Update = 2,
+  Delete = 3,
+  /** A journal was rolled back here: contributes nothing to a replay. */
+  Noop = 4,
+  /** Arrays: push. */
+  Append = 5,
+  /** Arrays: anything but push. */
+  Mutate = 6,
+}
+
+export interface RollbackCounts {
+  restored: number;
+  compensated: number;
+  cleansed: number;
+  propagated: number;
+  unresolved: number;
+}
+
+const STRIDE = 4;
+/** Past this many entries the oldest watcher of a location gives it up. */
+const LOG_CAP = 4096;
+
+type Writer = RequestContext | null;
+
+/** How a location is read and written back: property, variable, Map entry, Set member. */
+abstract class Location {
+  log: unknown[] = [];
+  base = 0; // absolute sequence number of log[0]
+  watchers: Watch[] = [];
+  abstract read(): [boolean, unknown];
+  abstract write(had: boolean, value: unknown): void;
+  abstract unindex(): void;
+  get end(): number {
+    return this.base + this.log.length / STRIDE;
+  }
+}
+
+class Watch {
+  unresolved = false; // the log overflowed before the watcher ended
+  constructor(
+    readonly ctx: RequestContext,
+    readonly loc: Location | ArrayLocation,
+    readonly seq: number,
+    public lastSeq: number,
+  ) {}
+  snapshot: unknown[] | undefined; // arrays: contents before the first Mutate
+  snapshotLen = 0; // arrays: length before this watcher's first write
+  snapshotClean = true; // arrays: nobody else wrote between the first write and the snapshot
+}
+
+// --- indexes: container object -> key -> location --------------------------
+
+const propIndex = new WeakMap<object, Map<PropertyKey, PropertyLocation>>();
+const mapIndex = new WeakMap<Map<unknown, unknown>, Map<unknown, MapLocation>>();
+const setIndex = new WeakMap<Set<unknown>, Map<unknown, SetLocation>>();
+const arrayIndex = new WeakMap<unknown[], ArrayLocation>();
+
+const hasOwn = Object.prototype.hasOwnProperty;
+const getOwnPropertyDescriptor = Object.getOwnPropertyDescriptor;
+const MapGet = Map.prototype.get;
+const MapHas = Map.prototype.has;
+const MapSet = Map.prototype.set;
+const MapDelete = Map.prototype.delete;
+const SetHas = Set.prototype.has;
+const SetAdd = Set.prototype.add;
+const SetDelete = Set.prototype.delete;
+const ArraySplice = Array.prototype.splice;
+const ArrayPush = Array.prototype.push;
+const ArraySlice = Array.prototype.slice;
+
+class PropertyLocation extends Location {
+  constructor(
+    readonly obj: object,
+    readonly key: PropertyKey,
+  ) {
+    super();
+  }
+  read(): [boolean, unknown] {
+    return hasOwn.call(this.obj, this.key) ? [true, (this.obj as any)[this.key]] : [false, undefined];
+  }
+  write(had: boolean, value: unknown): void {
+    if (had) (this.obj as any)[this.key] = value;
+    else delete (this.obj as any)[this.key];
+  }
+  unindex(): void {
+    const keys = propIndex.get(this.obj);
+    if (keys !== undefined && keys.get(this.key) === this) {
+      keys.delete(this.key);
+      if (keys.size === 0) propIndex.delete(this.obj);
+    }
+  }
+}
+
+/** A variable: the instrumenter passes a scope object, a name and a getter/setter pair. */
+class VariableLocation extends PropertyLocation {
+  constructor(
+    scope: object,
+    name: string,
+    readonly get: () => unknown,
+    readonly set: (v: unknown) => void,
+  ) {
+    super(scope, name);
+  }
+  override read(): [boolean, unknown] {
+    return [true, this.get()];
+  }
+  override write(_had: boolean, value: unknown): void {
+    this.set(value);
+  }
+}
+
+class MapLocation extends Location {
+  constructor(
+    readonly map: Map<unknown, unknown>,
+    readonly key: unknown,
+  ) {
+    super();
+  }
+  read(): [boolean, unknown] {
+    return MapHas.call(this.map, this.key) ? [true, MapGet.call(this.map, this.key)] : [false, undefined];
+  }
+  write(had: boolean, value: unknown): void {
+    if (had) MapSet.call(this.map, this.key, value);
+    else MapDelete.call(this.map, this.key);
+  }
+  unindex(): void {
+    const keys = mapIndex.get(this.map);
+    if (keys !== undefined && keys.get(this.key) === this) {
+      keys.delete(this.key);
+      if (keys.size === 0) mapIndex.delete(this.map);
+    }
+  }
+}
+
+class SetLocation extends Location {
+  constructor(
+    readonly set: Set<unknown>,
+    readonly member: unknown,
+  ) {
+    super();
+  }
+  read(): [boolean, unknown] {
+    return [SetHas.call(this.set, this.member) as boolean, true];
+  }
+  write(had: boolean): void {
+    if (had) SetAdd.call(this.set, this.member);
+    else SetDelete.call(this.set, this.member);
+  }
+  unindex(): void {
+    const keys = setIndex.get(this.set);
+    if (keys !== undefined && keys.get(this.member) === this) {
+      keys.delete(this.member);
+      if (keys.size === 0) setIndex.delete(this.set);
+    }
+  }
+}
+
+/** A whole array: log entries are [writer, Append|Mutate, lengthBefore, count]. */
+class ArrayLocation {
+  log: unknown[] = [];
+  base = 0;
+  watchers: Watch[] = [];
+  constructor(readonly arr: unknown[]) {}
+  get end(): number {
+    return this.base + this.log.length / STRIDE;
+  }
+  unindex(): void {
+    if (arrayIndex.get(this.arr) === this) arrayIndex.delete(this.arr);
+  }
+}
+
+// --- journals ----------------------------------------------------------------
+
+/** The live contexts' journals: ctx -> its watches. */
+const journals = new WeakMap<RequestContext, Watch[]>();
+
+/** Number of journals open; the instrumented code's fast path checks it through `runtime.a`. */
+let openJournals = 0;
+
+function currentWriter(): RequestContext | null {
+  const ctx = storage.getStore();
+  return ctx !== undefined && ctx.state === ContextState.Live ? ctx : null;
+}
+
+function findWatch(watchers: Watch[], ctx: RequestContext): Watch | undefined {
+  for (let i = 0; i < watchers.length; i++) if (watchers[i]!.ctx === ctx) return watchers[i];
+  return undefined;
+}
+
+function openWatch(ctx: RequestContext, loc: Location | ArrayLocation): Watch {
+  const seq = loc.end;
+  const watch = new Watch(ctx, loc, seq, seq);
+  loc.watchers.push(watch);
+  let list = journals.get(ctx);
+  if (list === undefined) {
+    list = [];
+    journals.set(ctx, list);
+    openJournals++;
+    onJournalOpened(ctx);
+  }
+  list.push(watch);
+  return watch;
+}
+
+/** Called by the context layer when a journal opens (to schedule its commit). */
+let onJournalOpened: (ctx: RequestContext) => void = () => {};
+export function setJournalOpenedHook(hook: (ctx: RequestContext) => void): void {
+  onJournalOpened = hook;
+}
+
+export function journalsOpen(): number {
+  return openJournals;
+}
+
+export function journalSize(ctx: RequestContext): number {
+  return journals.get(ctx)?.length ?? 0;
+}
+
+function append(loc: Location | ArrayLocation, writer: Writer, kind: WriteKind, a: unknown, b: unknown): void {
+  const log = loc.log;
+  log.push(writer, kind, a, b);
+  if (log.length > LOG_CAP * STRIDE) overflow(loc);
+}
+
+/** The oldest watcher gives the location up; the log is trimmed to the next one. */
+function overflow(loc: Location | ArrayLocation): void {
+  const oldest = loc.watchers.reduce((a, b) => (b.seq < a.seq ? b : a));
+  oldest.unresolved = true;
+  leave(oldest); // the journal keeps it, marked unresolved
+}
+
+/** Records a write to a location before it happens; opens a watch for a live request. */
+function recordValueWrite(loc: Location, writer: Writer, kind: WriteKind): void {
+  if (writer !== null) {
+    const watch = findWatch(loc.watchers, writer) ?? openWatch(writer, loc);
+    watch.lastSeq = loc.end;
+  }
+  const [had, before] = loc.read();
+  append(loc, writer, kind, had, before);
+}
+
+// --- write barriers (called by instrumented code through runtime.ts) ---------
+
+function isObject(value: unknown): value is object {
+  return (typeof value === 'object' && value !== null) || typeof value === 'function';
+}
+
+/** The context's own request objects die with it: no need to journal them. */
+function ownedBy(ctx: RequestContext, obj: object): boolean {
+  return (ctx as { req?: unknown }).req === obj || (ctx as { res?: unknown }).res === obj;
+}
+
+export function propertyWrite(obj: unknown, key: PropertyKey, kind: WriteKind): void {
+  if (!isObject(obj)) return;
+  if (Array.isArray(obj)) return arrayWrite(obj, WriteKind.Mutate, 0);
+  if (typeof key === 'number') key = String(key);
+  let keys = propIndex.get(obj);
+  let loc = keys?.get(key);
+  const writer = currentWriter();
+  if (loc === undefined) {
+    if (writer === null || ownedBy(writer, obj)) return;
+    const desc = getOwnPropertyDescriptor(obj, key);
+    if (desc !== undefined && (desc.get !== undefined || desc.set !== undefined)) return; // accessor: its setter's writes are what count
+    loc = new PropertyLocation(obj, key);
+    if (keys === undefined) propIndex.set(obj, (keys = new Map()));
+    keys.set(key, loc);
+  }
+  recordValueWrite(loc, writer, kind);
+}
+
+export function variableWrite(scope: object, name: string, get: () => unknown, set: (v: unknown) => void, kind: WriteKind): void {
+  let keys = propIndex.get(scope);
+  let loc = keys?.get(name);
+  const writer = currentWriter();
+  if (loc === undefined) {
+    // A scope created by this very request is fresh: nobody else can see it yet.
+    if (writer === null || (scope as { ctx?: unknown }).ctx === writer) return;
+    loc = new VariableLocation(scope, name, get, set);
+    if (keys === undefined) propIndex.set(scope, (keys = new Map()));
+    keys.set(name, loc);
+  }
+  recordValueWrite(loc, writer, kind);
+}
+
+export function mapWrite(map: Map<unknown, unknown>, key: unknown, kind: WriteKind): void {
+  let keys = mapIndex.get(map);
+  let loc = keys?.get(key);
+  const writer = currentWriter();
+  if (loc === undefined) {
+    if (writer === null) return;
+    loc = new MapLocation(map, key);
+    if (keys === undefined) mapIndex.set(map, (keys = new Map()));
+    keys.set(key, loc);
+  }
+  recordValueWrite(loc, writer, kind);
+}
+
+export function setWrite(set: Set<unknown>, member: unknown, kind: WriteKind): void {
+  let keys = setIndex.get(set);
+  let loc = keys?.get(member);
+  const writer = currentWriter();
+  if (loc === undefined) {
+    if (writer === null) return;
+    loc = new SetLocation(set, member);
+    if (keys === undefined) setIndex.set(set, (keys = new Map()));
+    keys.set(member, loc);
+  }
+  recordValueWrite(loc, writer, kind);
+}
+
+/** Append (push) adds `count` elements at the end; anything else is a Mutate. */
+export function arrayWrite(arr: unknown[], kind: WriteKind.Append | WriteKind.Mutate, count: number): void {
+  let loc = arrayIndex.get(arr);
+  const writer = currentWriter();
+  if (loc === undefined) {
+    if (writer === null) return;
+    loc = new ArrayLocation(arr);
+    arrayIndex.set(arr, loc);
+  }
+  if (writer !== null) {
+    let watch = findWatch(loc.watchers, writer);
+    if (watch === undefined) {
+      watch = openWatch(writer, loc);
+      watch.snapshotLen = arr.length;
+    }
+    if (kind === WriteKind.Mutate && watch.snapshot === undefined) {
+      watch.snapshot = ArraySlice.call(arr);
+      // Clean when nobody else wrote between this watcher's first write and now.
+      for (let i = (watch.seq - loc.base) * STRIDE; i < loc.log.length; i += STRIDE) {
+        if (loc.log[i] !== writer) watch.snapshotClean = false;
+      }
+    }
+    watch.lastSeq = loc.end;
+  }
+  append(loc, writer, kind, arr.length, count);
+}
+
+// --- commit and rollback -----------------------------------------------------
+
+/** Removes a watch from its location, trimming the log no live watcher needs any more. */
+function leave(watch: Watch): void {
+  const loc = watch.loc;
+  const i = loc.watchers.indexOf(watch);
+  if (i !== -1) loc.watchers.splice(i, 1);
+  if (loc.watchers.length === 0) {
+    loc.log = [];
+    loc.base = loc.end;
+    loc.unindex();
+    return;
+  }
+  let min = Infinity;
+  for (const w of loc.watchers) if (w.seq < min) min = w.seq;
+  const drop = min - loc.base;
+  if (drop > 0 && drop * STRIDE * 2 >= loc.log.length) {
+    loc.log = loc.log.slice(drop * STRIDE);
+    loc.base = min;
+  }
+}
+
+function closeJournal(ctx: RequestContext): Watch[] {
+  const list = journals.get(ctx);
+  if (list === undefined) return [];
+  journals.delete(ctx);
+  openJournals--;
+  return list;
+}
+
+/** The request's work has ended normally: its journal is dropped. */
+export function commit(ctx: RequestContext): void {
+  for (const watch of closeJournal(ctx)) if (!watch.unresolved) leave(watch);
+}
+
+/** Takes the faulty request's effects out of every location it wrote. */
+export function rollback(ctx: RequestContext): RollbackCounts & { journal: number } {
+  const counts: RollbackCounts = { restored: 0, compensated: 0, cleansed: 0, propagated: 0, unresolved: 0 };
+  const list = closeJournal(ctx);
+  for (const watch of list) {
+    if (watch.unresolved) {
+      counts.unresolved++;
+      continue;
+    }
+    if (watch.loc instanceof ArrayLocation) rollbackArray(watch, counts);
+    else rollbackValue(watch, watch.loc, counts);
+    leave(watch);
+  }
+  return { ...counts, journal: list.length };
+}
+
+function isNumeric(v: unknown): boolean {
+  return typeof v === 'number' || typeof v === 'bigint';
+}
+
+function rollbackValue(watch: Watch, loc: Location, counts: RollbackCounts): void {
+  const F = watch.ctx;
+  const log = loc.log;
+  const start = (watch.seq - loc.base) * STRIDE;
+  const [curHad, cur] = loc.read();
+  let had = log[start + 2] as boolean;
+  let value = log[start + 3];
+  let foreign = false;
+  let lastForeignAssign = -1;
+  let lastOwn = start;
+  let propagated = false;
+  for (let i = start; i < log.length; i += STRIDE) {
+    const writer = log[i];
+    const kind = log[i + 1] as WriteKind;
+    if (writer === F) {
+      lastOwn = i;
+      continue;
+    }
+    if (kind === WriteKind.Noop) continue;
+    foreign = true;
+    const nextHad = i + STRIDE < log.length ? (log[i + STRIDE + 2] as boolean) : curHad;
+    const next = i + STRIDE < log.length ? log[i + STRIDE + 3] : cur;
+    const before = log[i + 3];
+    if (kind === WriteKind.Delta && had && isNumeric(value) && isNumeric(before) && isNumeric(next) && typeof value === typeof next) {
+      value = (value as number) + ((next as number) - (before as number)); // keep their delta, drop ours
+    } else {
+      if (kind === WriteKind.Delta || kind === WriteKind.Update) {
+        // It read the value the faulty request left: its result carries that value on.
+        if (lastOwn >= start) propagated = true;
+      }
+      had = nextHad;
+      value = next;
+      lastForeignAssign = i;
+    }
+  }
+  if (propagated) counts.propagated++;
+  const changed = had !== curHad || !Object.is(value, cur);
+  if (!foreign) counts.restored++;
+  else if (lastForeignAssign > lastOwn && !changed) counts.cleansed++;
+  else counts.compensated++;
+  if (changed) {
+    // Others' later replays must see the restoration as a no-op, not as a write.
+    append(loc, null, WriteKind.Noop, curHad, cur);
+    for (let i = start; i < log.length; i += STRIDE) if (log[i] === F) log[i + 1] = WriteKind.Noop;
+    try {
+      loc.write(had, value);
+    } catch {
+      counts.unresolved++; // frozen since, or a setter that refuses: nothing else to do
+    }
+  } else {
+    for (let i = start; i < log.length; i += STRIDE) if (log[i] === F) log[i + 1] = WriteKind.Noop;
+  }
+}
+
+/** Others' recorded append positions after our removed elements move down with them. */
+function shiftLaterAppends(loc: ArrayLocation, start: number, F: RequestContext, removed: Array<[number, number]>): void {
+  const shiftFor = (pos: number) => removed.reduce((n, [at, count]) => (at < pos ? n + Math.min(count, pos - at) : n), 0);
+  for (let i = start; i < loc.log.length; i += STRIDE) {
+    if (loc.log[i] !== F && loc.log[i + 1] === WriteKind.Append) loc.log[i + 2] = (loc.log[i + 2] as number) - shiftFor(loc.log[i + 2] as number);
+  }
+  for (const w of loc.watchers) if (w.ctx !== F) w.snapshotLen -= shiftFor(w.snapshotLen);
+}
+
+function rollbackArray(watch: Watch, counts: RollbackCounts): void {
+  const loc = watch.loc as ArrayLocation;
+  const arr = loc.arr;
+  const F = watch.ctx;
+  const log = loc.log;
+  const start = (watch.seq - loc.base) * STRIDE;
+  let ownMutate = false;
+  let foreignMutateAfterLast = false;
+  let foreignMutateBeforeLast = false;
+  let foreignAppendsBeforeLast = false;
+  let foreignAppendedAfter = 0;
+  const ownRanges: Array<[number, number]> = [];
+  let lastOwn = start;
+  for (let i = start; i < log.length; i += STRIDE) if (log[i] === F) lastOwn = i;
+  for (let i = start; i < log.length; i += STRIDE) {
+    const writer = log[i];
+    const kind = log[i + 1] as WriteKind;
+    if (kind === WriteKind.Noop) continue;
+    if (writer === F) {
+      if (kind === WriteKind.Mutate) ownMutate = true;
+      else ownRanges.push([log[i + 2] as number, log[i + 3] as number]);
+      continue;
+    }
+    const after = i > lastOwn;
+    if (kind === WriteKind.Mutate) {
+      if (after) foreignMutateAfterLast = true;
+      else foreignMutateBeforeLast = true;
+    } else if (after) foreignAppendedAfter += log[i + 3] as number;
+    else foreignAppendsBeforeLast = true;
+  }
+  const foreign = foreignMutateAfterLast || foreignMutateBeforeLast || foreignAppendsBeforeLast || foreignAppendedAfter > 0;
+  const neutralize = () => {
+    for (let i = start; i < log.length; i += STRIDE) if (log[i] === F) log[i + 1] = WriteKind.Noop;
+  };
+  if (foreignMutateAfterLast && !foreignMutateBeforeLast) {
+    counts.cleansed++;
+    return neutralize();
+  }
+  if (!ownMutate && !foreignMutateBeforeLast && !foreignMutateAfterLast) {
+    // Appends only, everyone's: positions are stable, take ours out.
+    for (let r = ownRanges.length - 1; r >= 0; r--) ArraySplice.call(arr, ownRanges[r]![0], ownRanges[r]![1]);
+    shiftLaterAppends(loc, start, F, ownRanges);
+    if (foreign) counts.compensated++;
+    else counts.restored++;
+    return neutralize();
+  }
+  if (ownMutate && watch.snapshot !== undefined && watch.snapshotClean && !foreignMutateBeforeLast && !foreignAppendsBeforeLast) {
+    // The array as it was before our first write, plus whatever others appended after our last one.
+    const tail = foreignAppendedAfter > 0 ? ArraySlice.call(arr, arr.length - foreignAppendedAfter) : [];
+    const before = ArraySlice.call(watch.snapshot, 0, watch.snapshotLen);
+    // A snapshot taken after our own earlier appends still contains them at the end.
+    ArraySplice.call(arr, 0, arr.length);
+    ArrayPush.apply(arr, before);
+    ArrayPush.apply(arr, tail);
+    if (foreign) counts.compensated++;
+    else counts.restored++;
+    return neutralize();
+  }
+  counts.unresolved++;
+  neutralize();
+}

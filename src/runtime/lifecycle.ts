@@ -1,0 +1,55 @@
+import { barrier } from './barrier';
+import { ContextState, RequestContext } from './context';
+import { commit, journalsOpen, setJournalOpenedHook } from './journal';
+import { setImmediateOrig, setTimeoutOrig } from './primordials';
+import { hasPendingWork } from './resources';
+
+/**
+ * When a request's work has really ended, so that its journal can be
+ * dropped: its response is over (or its connection closed) and nothing it
+ * scheduled can still call back. Checked on the next turn of the event loop
+ * (so that promise continuations run first), then with a backoff while
+ * timers, sockets or streams it owns are pending.
+ */
+
+let active = 0;
+const ended = new WeakSet<RequestContext>();
+
+function updateFlag(): void {
+  barrier.a = active > 0 || journalsOpen() > 0;
+}
+
+export function contextOpened(): void {
+  active++;
+  barrier.a = true;
+}
+
+function finish(ctx: RequestContext): void {
+  commit(ctx);
+  updateFlag();
+}
+
+function check(ctx: RequestContext, delay: number): void {
+  if (ctx.state === ContextState.Dead) return; // recovery closed it
+  if (!hasPendingWork(ctx)) return finish(ctx);
+  setTimeoutOrig(() => check(ctx, Math.min(delay * 2, 5000)), delay).unref();
+}
+
+/** The unit's response or connection is over; called once per context. */
+export function contextEnded(ctx: RequestContext): void {
+  active--;
+  ended.add(ctx);
+  if (ctx.state === ContextState.Dead) return updateFlag();
+  setImmediateOrig(() => check(ctx, 10));
+}
+
+/** A recovered context is over at once: its journal was rolled back. */
+export function contextRecovered(): void {
+  updateFlag();
+}
+
+// Late work (a write after the response ended) re-opens a journal: commit it too.
+setJournalOpenedHook((ctx) => {
+  barrier.a = true;
+  if (ended.has(ctx)) setImmediateOrig(() => check(ctx, 10));
+});
