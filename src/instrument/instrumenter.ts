@@ -26,10 +26,10 @@ export function instrument(source: string, filename: string, isModule: boolean):
   visitor.run();
   if (visitor.writes === 0) return { code: source, writes: 0 };
   const prologue =
-    `var ${R} = globalThis[Symbol.for(${JSON.stringify(BARRIER_KEY.description)})];` +
+    `;var ${R} = globalThis[Symbol.for(${JSON.stringify(BARRIER_KEY.description)})];` +
     (visitor.programNeedsScope() ? `var ${visitor.programScopeVar()} = ${R}.sc0();` : '');
   const at = afterDirectives(program.body as Node[]) ?? (hashbang === -1 ? 0 : hashbang);
-  ms.appendLeft(at, prologue);
+  ms.prependRight(at, prologue); // before any rewrite that starts at the same position
   const map = ms.generateMap({ source: filename, hires: 'boundary', includeContent: false });
   const code = `${ms.toString()}\n//# sourceMappingURL=data:application/json;charset=utf-8;base64,${Buffer.from(map.toString()).toString('base64')}\n`;
   return { code, writes: visitor.writes };

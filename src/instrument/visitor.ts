@@ -31,6 +31,8 @@ export class FileInstrumenter {
   private scope!: Scope;
   private fnStack: FnScope[] = [];
   private chainDepth = 0;
+  /** Positions where a rewrite put text before the original start of an expression. */
+  private readonly prefixed = new Set<number>();
 
   constructor(
     private readonly ms: MagicString,
@@ -50,6 +52,22 @@ export class FileInstrumenter {
   run(): void {
     this.walk(this.program);
     this.declareScopeObjects();
+    this.guardStatementStarts(this.program);
+  }
+
+  /**
+   * A rewritten expression statement now starts with "(": after a line without
+   * a semicolon it would call the previous expression. Statements in a list
+   * get a ";" first (not single-statement bodies, where a ";" would be the body).
+   */
+  private guardStatementStarts(node: Node): void {
+    const lists = [node.body, node.consequent].filter(Array.isArray) as Node[][];
+    for (const list of lists) {
+      for (const stmt of list) {
+        if (stmt.type === 'ExpressionStatement' && this.prefixed.has(stmt.start)) this.ms.prependRight(stmt.start, ';');
+      }
+    }
+    for (const child of children(node)) this.guardStatementStarts(child);
   }
 
   private walk(node: Node): void {
@@ -94,13 +112,14 @@ export class FileInstrumenter {
     if (this.isFreshBase(object)) return;
     const objText = this.text(object);
     this.writes++;
+    this.prefixed.add(object.start);
     if (!m.computed) {
-      this.ms.prependLeft(object.start, `(${R}.a ? ${R}.j(`);
+      this.ms.prependRight(object.start, `(${R}.a ? ${R}.j(`);
       this.ms.appendLeft(object.end, `, ${JSON.stringify(property.name)}, ${kind}) : ${objText})`);
       return;
     }
     const keyText = this.text(property);
-    this.ms.prependLeft(object.start, `(${R}.a ? ${R}.jc(`);
+    this.ms.prependRight(object.start, `(${R}.a ? ${R}.jc(`);
     this.ms.overwrite(object.end, property.start, ', ');
     this.ms.overwrite(property.end, m.end, `, ${kind}) : ${objText})[${R}.a ? ${R}.k : ${keyText}]`);
   }
@@ -121,7 +140,8 @@ export class FileInstrumenter {
     });
     if (calls.length === 0) return;
     this.writes += calls.length;
-    this.ms.prependLeft(node.start, `(${R}.a && ${calls.length === 1 ? calls[0] : `(${calls.join(', ')})`}, `);
+    this.prefixed.add(node.start);
+    this.ms.prependRight(node.start, `(${R}.a && ${calls.length === 1 ? calls[0] : `(${calls.join(', ')})`}, `);
     this.ms.appendLeft(node.end, ')');
   }
 
@@ -148,6 +168,7 @@ export class FileInstrumenter {
     const args = n.arguments.length ? `, ${this.ms.slice(n.arguments[0].start, n.arguments[n.arguments.length - 1].end)}` : '';
     const objText = this.text(callee.object);
     this.writes++;
+    this.prefixed.add(n.start);
     this.ms.overwrite(
       n.start,
       n.end,
