@@ -76,7 +76,8 @@ export async function runDemo(env: Record<string, string>): Promise<number> {
   if (srs.recovery) {
     const r = srs.recovery;
     log(`\nSRS recovery event: request #${r.request.id} ${r.request.method} ${r.request.url}, ${r.error.name}: ${r.error.message}`);
-    log(`  response: ${r.response}, released: ${JSON.stringify(r.released)}, took ${r.durationUs} µs`);
+    log(`  response: ${r.response}; shared state it had written: ${JSON.stringify(r.state)}; took ${r.durationUs} µs`);
+    log('  (its lookup count and its entry in the recent-lookups list were taken back: compare "lookups" with the benign count)');
   }
   const ok = srs.alive && srs.faulty.status === 500 && srs.slow.status === 200 && srs.benignOk === srs.benignTotal;
   log(ok ? '\nOnly the faulty request failed under srs.' : '\nUnexpected: SRS did not contain the crash (see above).');

@@ -14,8 +14,9 @@ const db: Record<string, User> = {
 };
 
 // Long-lived, in-memory state that a restart would lose.
-const stats = { served: 0, profilesRendered: 0 };
+const stats = { served: 0, lookups: 0, profilesRendered: 0 };
 const cache = new Map<string, string>();
+const recentLookups: string[] = [];
 
 function findUser(id: string, callback: (user: User | undefined) => void): void {
   setTimeout(() => callback(db[id]), 5); // a database round trip
@@ -30,6 +31,9 @@ const server = http.createServer((req, res) => {
         res.writeHead(404).end('no such user\n');
         return;
       }
+      stats.lookups++;
+      recentLookups.push(user.id);
+      if (recentLookups.length > 5) recentLookups.shift();
       // BUG: user.name is undefined for imported users.
       const profile = cached(user.id, () => `<h1>${user.name!.toUpperCase()}</h1>\n`);
       stats.served++;
@@ -41,7 +45,7 @@ const server = http.createServer((req, res) => {
       res.end('slow report done\n');
     }, Number(url.searchParams.get('ms') ?? 300));
   } else if (url.pathname === '/stats') {
-    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ ...stats, cached: cache.size }));
+    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ ...stats, cached: cache.size, recent: recentLookups }));
   } else {
     res.writeHead(404).end('not found\n');
   }

@@ -1,5 +1,5 @@
 import { storage } from './context';
-import { arrayWrite, mapWrite, propertyWrite, setWrite, variableWrite, WriteKind } from './journal';
+import { arrayWrite, mapWrite, propertyWrite, RequestRecoveredError, setWrite, variableWrite, WriteKind } from './journal';
 
 /**
  * The small, stable API that instrumented code calls (see instrument/). Every
@@ -98,8 +98,9 @@ export const barrier: Barrier = {
     if (journal === undefined) return ReflectApply(fn, recv, args);
     try {
       if (barrier.a) journal(recv, args);
-    } catch {
-      // an exotic receiver the journal cannot read: the call below decides
+    } catch (err) {
+      if (err instanceof RequestRecoveredError) throw err;
+      // otherwise an exotic receiver the journal cannot read: the call below decides
     }
     try {
       return ReflectApply(fn, recv, args);

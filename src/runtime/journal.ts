@@ -201,9 +201,24 @@ const journals = new WeakMap<RequestContext, Watch[]>();
 /** Number of journals open; the instrumented code's fast path checks it through `runtime.a`. */
 let openJournals = 0;
 
+/**
+ * Thrown into a recovered request's code when it tries to write shared state
+ * (a promise continuation that was already queued cannot be cancelled): its
+ * effects were rolled back and must stay so. Attributed to the dead request,
+ * it is suppressed and counted like any of its follow-up errors.
+ */
+export class RequestRecoveredError extends Error {
+  override name = 'SrsRequestRecovered';
+  constructor(id: number) {
+    super(`request ${id} was recovered; its remaining code may not write shared state`);
+  }
+}
+
 function currentWriter(): RequestContext | null {
   const ctx = storage.getStore();
-  return ctx !== undefined && ctx.state === ContextState.Live ? ctx : null;
+  if (ctx === undefined) return null;
+  if (ctx.state !== ContextState.Live) throw new RequestRecoveredError(ctx.id);
+  return ctx;
 }
 
 function findWatch(watchers: Watch[], ctx: RequestContext): Watch | undefined {

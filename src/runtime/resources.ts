@@ -63,6 +63,9 @@ function isSpent(kind: Kind, target: any, event: unknown, listener: unknown): bo
     case Kind.Immediate:
       return target._destroyed === true;
     case Kind.Socket:
+      // An http.Agent sets _httpMessage to null when the socket goes back to
+      // its pool: from then on it serves whoever asks, not this request.
+      return target.destroyed === true || target._httpMessage === null;
     case Kind.ClientRequest:
     case Kind.Stream:
       return target.destroyed === true || target.closed === true;
