@@ -11,7 +11,18 @@
  *     benign traffic before and after works, the shared state equals what the
  *     benign traffic alone produces (oracle: the same traffic without the
  *     attack, under plain node), and exactly one srs.recovery event names the
- *     malicious request.
+ *     malicious request and reports what it released.
+ *
+ * Rows: CVE-2022-24434 with the published payload; CVE-2024-37890 with the
+ * advisory's proof of concept; CVE-2022-24434 again, reached after the
+ * malicious upload stored a valid file and a benign upload updated the same
+ * counters (guarantee 2: restore and compensate).
+ *
+ * Node itself moved under two of these bugs, so each row states what it needs:
+ * Node 24's pipe() catches what dest.write() throws (busboy gets an 'error'
+ * event; the fixture, like busboy 0.3's README, has no listener, so the
+ * process still dies), and Node 24 rejects requests over maxHeadersCount with
+ * 431, so the ws bug is unreachable there: that row is skipped, on a probe.
  */
 import assert = require('node:assert/strict');
 import http = require('node:http');
@@ -142,6 +153,8 @@ function multipart(files: Array<{ name: string; content: string }>): string {
 /** Benign traffic around the attack; `after` may use what `before` opened. */
 interface Session {
   before(): Promise<void>;
+  /** Benign traffic the attack lets through while it is under way (the oracle runs it too). */
+  during?(): Promise<void>;
   after(): Promise<void>;
   /** Releases whatever is still open (a failed assertion, a dead server). */
   dispose(): void;
@@ -150,10 +163,15 @@ interface Session {
 interface Row {
   name: string;
   fixture: string;
-  /** Sends the published payload; resolves with what the client saw. */
-  attack(port: number): Promise<Reply>;
+  /**
+   * Sends the payload; resolves with what the client saw. Calls `during` once,
+   * at the point where benign traffic should interleave with the attack.
+   */
+  attack(port: number, during: () => Promise<void>): Promise<Reply>;
   /** What the recovery event must say about the malicious request. */
   malicious: { kind: string; method: string; url: string; stack: RegExp };
+  /** The malicious request wrote shared state before it crashed: the event must report it undone. */
+  writesBeforeCrash?: boolean;
   benign(port: number): Session;
   /** What the benign traffic alone leaves in GET /state (checked against the plain-node oracle too). */
   expectedState: unknown;
@@ -162,8 +180,6 @@ interface Row {
    * Node itself), or undefined. Only a positively identified fix may skip a row.
    */
   unreachable?(): Promise<string | undefined>;
-  /** A known SRS gap this row exposes: its srs test runs as a todo (reported, not counted as a failure). */
-  srsTodo?: string;
 }
 
 const ATTACKER = '?who=attacker';
@@ -171,11 +187,12 @@ const ATTACKER = '?who=attacker';
 const busboyRow: Row = {
   name: 'busboy 0.3.1 / dicer 0.3.0: CVE-2022-24434 (GHSA-wm7h-9275-46v2), part header starting with a space',
   fixture: 'busboy-upload.js',
-  attack: (port) =>
+  attack: async (port, during) => {
+    await during();
     // The payload of the report, mscdex/dicer PR #22: the first (and only)
     // part's first header line starts with ' ' (a "folded" line with nothing
     // to fold into): HeaderParser dereferences this.header[undefined].
-    request(port, `/upload${ATTACKER}`, {
+    return request(port, `/upload${ATTACKER}`, {
       method: 'POST',
       headers: multipartHeaders,
       body:
@@ -183,7 +200,8 @@ const busboyRow: Row = {
         ` Content-Disposition: form-data; name="bildbeschreibung"\r\n\r\n\r\n` +
         `--${BOUNDARY}--`,
       timeoutMs: 3000,
-    }),
+    });
+  },
   malicious: { kind: 'http', method: 'POST', url: `/upload${ATTACKER}`, stack: /dicer[\\/]lib[\\/]HeaderParser\.js/ },
   benign: (port) => {
     const upload = async (who: string, files: Array<{ name: string; content: string }>) => {
@@ -193,6 +211,7 @@ const busboyRow: Row = {
     };
     return {
       before: () => upload('alice', [{ name: 'alice.txt', content: 'hello from alice' }]),
+      during: () => upload('carol', [{ name: 'carol.txt', content: 'carol was here' }]),
       after: () =>
         upload('bob', [
           { name: 'bob-1.txt', content: 'first file from bob' },
@@ -202,21 +221,23 @@ const busboyRow: Row = {
     };
   },
   expectedState: {
-    uploads: 2,
-    files: 3,
-    bytes: 16 + 19 + 8,
-    names: ['alice.txt', 'bob-1.txt', 'bob-2.csv'],
-    stored: 3,
+    uploads: 3,
+    files: 4,
+    bytes: 16 + 14 + 19 + 8,
+    names: ['alice.txt', 'carol.txt', 'bob-1.txt', 'bob-2.csv'],
+    stored: 4,
   },
 };
 
 /**
- * The same bug reached one part later: a valid file part arrives first (and
- * the server stores it), then, in a later TCP segment, the malicious part
- * header. The faulty request has written the shared state before it crashed;
- * the oracle (benign traffic alone) has no trace of evil.txt.
+ * The same bug reached one part later: a valid file part arrives first and
+ * the server stores it (files++, bytes +=, names.push, store.set); a benign
+ * upload then completes and updates the same counters and list; only then
+ * does the malicious part header arrive, in a later TCP segment. The faulty
+ * request wrote shared state before it crashed, and others updated it after:
+ * the oracle (benign traffic alone) has no trace of evil.txt but has carol's.
  */
-function busboyAfterStoredPart(port: number): Promise<Reply> {
+function busboyAfterStoredPart(port: number, during: () => Promise<void>): Promise<Reply> {
   return new Promise((resolve) => {
     const req = http.request({
       host: '127.0.0.1', port, path: `/upload${ATTACKER}&variant=stored-part`, method: 'POST', agent: false,
@@ -224,13 +245,12 @@ function busboyAfterStoredPart(port: number): Promise<Reply> {
     });
     const done = (reply: Reply) => {
       clearTimeout(timer);
-      clearTimeout(gap);
       resolve(reply);
     };
     const timer = setTimeout(() => {
       req.destroy();
       done({ error: 'TIMEOUT' });
-    }, 3000);
+    }, 5000);
     req.on('response', (res) => {
       let body = '';
       res.setEncoding('utf8');
@@ -240,7 +260,15 @@ function busboyAfterStoredPart(port: number): Promise<Reply> {
     });
     req.on('error', (e: NodeJS.ErrnoException) => done({ error: e.code ?? e.message }));
     req.write(`--${BOUNDARY}\r\nContent-Disposition: form-data; name="file"; filename="evil.txt"\r\n\r\nEVIL-PAYLOAD\r\n--${BOUNDARY}\r\n`);
-    const gap = setTimeout(() => req.end(` Content-Disposition: form-data; name="x"\r\n\r\n\r\n--${BOUNDARY}--`), 200);
+    void sleep(200)
+      .then(during)
+      .then(
+        () => req.end(` Content-Disposition: form-data; name="x"\r\n\r\n\r\n--${BOUNDARY}--`),
+        (err: Error) => {
+          req.destroy();
+          done({ error: `benign traffic during the attack failed: ${err.message}` });
+        },
+      );
   });
 }
 
@@ -249,7 +277,7 @@ const busboyStoredPartRow: Row = {
   name: 'busboy 0.3.1 / dicer 0.3.0: CVE-2022-24434, malicious part after a stored file part (state written before the crash)',
   attack: busboyAfterStoredPart,
   malicious: { ...busboyRow.malicious, url: `/upload${ATTACKER}&variant=stored-part` },
-  srsTodo: 'SRS has no write journal yet (DESIGN guarantee 2): the faulty request\'s writes to `state`/`store` survive the recovery',
+  writesBeforeCrash: true,
 };
 
 /** The proof of concept of GHSA-3h5v-q93c-6h6q: 2000 filler headers push Upgrade & co past maxHeadersCount. */
@@ -345,7 +373,10 @@ function headerCountOverflowRejected(): Promise<string | undefined> {
 const wsRow: Row = {
   name: 'ws 8.17.0: CVE-2024-37890 (GHSA-3h5v-q93c-6h6q), upgrade request with more than maxHeadersCount headers',
   fixture: 'ws-echo.js',
-  attack: manyHeadersUpgrade,
+  attack: async (port, during) => {
+    await during();
+    return manyHeadersUpgrade(port);
+  },
   malicious: { kind: 'upgrade', method: 'GET', url: `/${ATTACKER}`, stack: /ws[\\/]lib[\\/]websocket-server\.js/ },
   benign: (port) => {
     // `resident` stays connected across the attack; the others come and go.
@@ -397,6 +428,7 @@ async function oracleState(row: Row): Promise<unknown> {
   const session = row.benign(server.port);
   try {
     await session.before();
+    await session.during?.();
     const slow = await request(server.port, '/slow?ms=50', { timeoutMs: 3000 });
     assert.equal(slow.status, 200);
     await session.after();
@@ -417,7 +449,7 @@ for (const row of rows) {
       await session.before();
       const slow = request(server.port, `/slow?ms=${SLOW_MS}`, { timeoutMs: 5000 });
       await sleep(150);
-      const attack = await row.attack(server.port);
+      const attack = await row.attack(server.port, async () => {});
       const exit = await within(server.exited, 5000, 'the server to exit');
       assert.notEqual(exit.code, 0, `exit ${JSON.stringify(exit)}`);
       assert.ok(exit.code !== null || exit.signal !== null);
@@ -432,7 +464,7 @@ for (const row of rows) {
     }
   });
 
-  test(`srs run survives: ${row.name}`, { timeout: 30_000, todo: row.srsTodo }, async (t) => {
+  test(`srs run survives: ${row.name}`, { timeout: 30_000 }, async (t) => {
     const skip = await row.unreachable?.();
     if (skip !== undefined) return t.skip(skip);
     const oracle = await oracleState(row);
@@ -445,8 +477,13 @@ for (const row of rows) {
       let slowDone = 0;
       const slow = request(server.port, `/slow?ms=${SLOW_MS}`, { timeoutMs: 5000 }).then((r) => ((slowDone = Date.now()), r));
       await sleep(150);
-      const attack = await row.attack(server.port);
+      let duringCalls = 0;
+      const attack = await row.attack(server.port, async () => {
+        duringCalls++;
+        await session.during?.();
+      });
       const attackDone = Date.now();
+      assert.equal(duringCalls, 1, 'the attack must let the benign traffic of `during` through exactly once');
       t.diagnostic(`malicious request got: ${attack.status ?? attack.error}`);
 
       // The malicious request alone fails.
@@ -478,6 +515,17 @@ for (const row of rows) {
       assert.equal(event.crash, 'uncaughtException');
       assert.equal(event.error.name, 'TypeError');
       assert.match(event.error.stack, row.malicious.stack);
+      // What the request owned is released, and said so: both attacks add
+      // listeners in the request's context before the throw (req.pipe(busboy)
+      // on req and busboy; ws's handleUpgrade an 'error' listener on the socket).
+      t.diagnostic(`released: ${JSON.stringify(event.released)}, response: ${event.response}`);
+      assert.ok(event.released.listeners >= 1, `released: ${JSON.stringify(event.released)}`);
+      if (row.writesBeforeCrash) {
+        // Its writes to shared state were taken back, and the event says so.
+        t.diagnostic(`state: ${JSON.stringify(event.state)}`);
+        assert.ok(event.state.restored + event.state.compensated >= 1, `state: ${JSON.stringify(event.state)}`);
+        assert.equal(event.state.unresolved, 0, `state: ${JSON.stringify(event.state)}`);
+      }
       assert.equal(events.filter((e) => e.type === 'srs.escalation' || e.type === 'srs.exit').length, 0, JSON.stringify(events));
       assert.ok(alive(server));
     } finally {

@@ -37,7 +37,7 @@ describe('escalation: a crash no request owns', { concurrency: 2, timeout: 60_00
     test(`${c.name}: stops accepting, lets the slow request finish, exits 81`, { timeout: 20_000 }, async () => {
       const s = await startServer({ mode: 'srs', entry: escServer, srsArgs: ['--drain-timeout-ms', '8000'] });
       try {
-        const slow = request(s.port, '/slow?ms=1500', { timeoutMs: 8000 });
+        const slow = request(s.port, '/slow?ms=2500', { timeoutMs: 8000 });
         await waitFor(() => s.stdout().includes('slow-start'), 'the slow request to start');
         const armed = await request(s.port, `/arm?how=${c.how}`);
         assert.equal(armed.status, 200);
@@ -73,6 +73,24 @@ describe('escalation: a crash no request owns', { concurrency: 2, timeout: 60_00
       }
     });
   }
+
+  // A thrown value whose message cannot become a string must not make the
+  // escalation itself fail (no event, no drain).
+  test('an unowned crash with an opaque thrown value still reports and drains', { timeout: 20_000 }, async () => {
+    const s = await startServer({ mode: 'srs', entry: escServer, srsArgs: ['--drain-timeout-ms', '8000'] });
+    try {
+      const slow = request(s.port, '/slow?ms=1500', { timeoutMs: 8000 });
+      await waitFor(() => s.stdout().includes('slow-start'), 'the slow request to start');
+      await request(s.port, '/arm?how=throw-opaque');
+      const exit = await within(s.exited, 8000, 'exit');
+      const slowReply = await slow;
+      assert.equal(eventsOf(s, 'srs.escalation').length, 1, `an escalation event; stderr: ${JSON.stringify(s.stderr())}`);
+      assert.equal(slowReply.status, 200, `the slow request drained: ${JSON.stringify(slowReply)}`);
+      assert.deepEqual(exit, { code: 81, signal: null });
+    } finally {
+      await s.stop();
+    }
+  });
 
   test('the drain deadline: a request slower than --drain-timeout-ms is cut, exit 81 near the deadline', { timeout: 20_000 }, async () => {
     const s = await startServer({ mode: 'srs', entry: escServer, srsArgs: ['--drain-timeout-ms', '300'] });
@@ -149,11 +167,11 @@ describe('escalation after a recovery: crash budget and memory', { concurrency: 
 });
 
 describe('escalation: a fault inside SRS', { timeout: 30_000 }, () => {
-  // The app's own URL normalizer turns req.url into a getter that throws
-  // URIError on a malformed URL. The request crashes on it (recoverable), and
-  // SRS, describing the request for the recovery event, reads req.url and
-  // gets the same URIError inside its recovery path.
-  test('recovery throws (a throwing req.url getter read by describe()) → internal-fault, exit 82', async () => {
+  // The app's own lazy normalizer turns a shared property the request wrote
+  // into a getter that throws URIError on a malformed path. The request
+  // crashes on it (recoverable), and SRS, rolling back the request's write to
+  // that property, reads it and gets the same URIError inside its recovery.
+  test('recovery throws (rolling back a shared property that became a throwing getter) → internal-fault, exit 82', async () => {
     const s = await startServer({ mode: 'srs', entry: escServer });
     try {
       const ok = await request(s.port, '/');
@@ -169,7 +187,7 @@ describe('escalation: a fault inside SRS', { timeout: 30_000 }, () => {
       assert.equal(escalation[0]!.reason, 'internal-fault');
       assert.equal(escalation[0]!.exitCode, exitCodes['internal-fault']);
       assert.equal(escalation[0]!.error.name, 'URIError', 'the fault SRS hit');
-      assert.match(escalation[0]!.error.stack, /describe/);
+      assert.match(escalation[0]!.error.stack, /rollback/);
       assert.equal(escalation[0]!.original.name, 'URIError', "the app's crash it was recovering from");
       assert.equal(escalation[0]!.crash, 'uncaughtException');
       assert.equal(eventsOf(s, 'srs.recovery').length, 0, 'the recovery did not complete');

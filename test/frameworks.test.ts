@@ -11,8 +11,7 @@ import { after, before, describe, it } from 'node:test';
 import assert = require('node:assert/strict');
 import { fixture, request, sleep, startServer, type Reply, type ServerProcess } from './helpers';
 
-// Must match test/fixtures/frameworks/shop.js.
-const AUDIT_MS = 200;
+// Must match test/fixtures/frameworks/shop.js (its analytics timer fires 200 ms after a request starts).
 const SLOW_MS = 300;
 const SRS_500_BODY = 'Internal Server Error\n';
 
@@ -51,7 +50,9 @@ const crashes: Record<Crash, CrashSpec> = {
   data: {
     what: "throws in the request's 'data' listener",
     method: 'POST',
-    body: 'sku,qty\nA1,2\nB7\n',
+    // ~100 KB: the bad row at the end arrives in a later read from the socket,
+    // not with the headers (those two paths attribute the crash differently).
+    body: `sku,qty\n${'A1,2\n'.repeat(20_000)}B7\n`,
     headers: { 'content-type': 'text/csv' },
     crash: 'uncaughtException',
     error: { name: 'TypeError', message: "Cannot read properties of undefined (reading 'trim')" },
@@ -129,6 +130,17 @@ async function waitFor<T>(probe: () => T | undefined, ms: number): Promise<T | u
   }
 }
 
+/** How the process ended, or undefined if it is still running after `ms`. */
+async function exitWithin(server: ServerProcess, ms: number): Promise<{ code: number | null } | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<undefined>((resolve) => (timer = setTimeout(resolve, ms, undefined)));
+  try {
+    return await Promise.race([server.exited, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 function show(reply: Reply): string {
   return reply.error ? `error ${reply.error}` : `${reply.status} ${JSON.stringify(reply.body)}`;
 }
@@ -137,6 +149,16 @@ async function shopState(server: ServerProcess): Promise<{ audit: string[] }> {
   const reply = await request(server.port, '/state', { timeoutMs: 3000 });
   assert.equal(reply.status, 200, `/state: ${show(reply)}`);
   return JSON.parse(reply.body!) as { audit: string[] };
+}
+
+/** The shop's analytics log once `path`'s record is in it (or after `ms`, whatever it holds then). */
+async function auditOnceRecorded(server: ServerProcess, path: string, ms: number): Promise<string[]> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const { audit } = await shopState(server);
+    if (audit.includes(path) || Date.now() >= deadline) return audit;
+    await sleep(50);
+  }
 }
 
 /**
@@ -186,13 +208,15 @@ async function checkRecovered(server: ServerProcess, fw: Framework, crash: Crash
   assert.equal(slowReply.body, `slow done ${tagOf(fw, crash)}`);
   const crashedAt = Date.parse(event!.time);
   assert.ok(slowStarted <= crashedAt && crashedAt <= slowEnded, '/slow was in flight when the crash happened');
-  assert.ok(slowEnded - slowStarted >= SLOW_MS, '/slow took its time: it was not cut short');
+  assert.ok(slowEnded - slowStarted >= SLOW_MS - 10, '/slow took its time: it was not cut short');
 
-  // 4. The faulty request's analytics timer, due AUDIT_MS after it started, never fires;
-  // /slow's, due at the same time, does.
-  await sleep(Math.max(0, faultyStarted + AUDIT_MS + 150 - Date.now()));
+  // 4. The faulty request's analytics timer never fires. It was scheduled
+  // after /slow's (same delay), so once /slow's has fired, the faulty one's
+  // is due within (faultyStarted - slowStarted): wait that long and a margin.
+  const recorded = await auditOnceRecorded(server, slowPath, 3000);
+  assert.ok(recorded.includes(slowPath), `the benign request's timer fired: ${JSON.stringify(recorded)}`);
+  await sleep(faultyStarted - slowStarted + 150);
   const { audit } = await shopState(server);
-  assert.ok(audit.includes(slowPath), `the benign request's timer fired: ${JSON.stringify(audit)}`);
   assert.ok(!audit.includes(path), `the faulty request's timer must not fire: ${JSON.stringify(audit)}`);
 
   // 1. The process stays up and serves.
@@ -205,14 +229,12 @@ async function checkRecovered(server: ServerProcess, fw: Framework, crash: Crash
 /** The framework answers the crash itself; SRS must neither report nor release anything. */
 async function checkHandledByFramework(server: ServerProcess, fw: Framework, crash: Crash): Promise<void> {
   const path = crashPath(fw, crash);
-  const started = Date.now();
   const faulty = await send(server, crash)(path);
   assert.equal(faulty.status, 500, `faulty request: ${show(faulty)}`);
   assert.notEqual(faulty.body, SRS_500_BODY, 'the 500 is the framework’s own');
-  await sleep(Math.max(0, started + AUDIT_MS + 150 - Date.now()));
-  assert.deepEqual(recoveriesOf(server, path), []);
-  const { audit } = await shopState(server);
+  const audit = await auditOnceRecorded(server, path, 3000);
   assert.ok(audit.includes(path), `a request that did not crash the process keeps its timers: ${JSON.stringify(audit)}`);
+  assert.deepEqual(recoveriesOf(server, path), []);
   assert.ok(alive(server));
 }
 
@@ -268,7 +290,7 @@ describe('the same crashes under plain node', { timeout: 60_000, concurrency: 2 
             assert.ok(alive(server));
             return;
           }
-          const exit = await Promise.race([server.exited, sleep(5000).then(() => undefined)]);
+          const exit = await exitWithin(server, 5000);
           assert.ok(exit, 'the process should have died');
           assert.notEqual(exit.code, 0, `exit: ${JSON.stringify(exit)}`);
           const sent = crashes[crash].sent;

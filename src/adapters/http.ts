@@ -30,15 +30,22 @@ function errorBody(err: unknown): string {
 
 class HttpRequestContext extends RequestContext {
   private ended = false;
+  // Read when the request arrives: routers rewrite req.url, and a destroyed socket forgets its peer.
+  private readonly method: string | undefined;
+  private readonly url: string | undefined;
+  private readonly remoteAddress: string | undefined;
   constructor(
     readonly req: http.IncomingMessage,
     readonly res: http.ServerResponse,
   ) {
     super();
+    this.method = req.method;
+    this.url = req.url;
+    this.remoteAddress = req.socket?.remoteAddress;
   }
 
   describe(): RequestInfo {
-    return { id: this.id, kind: 'http', method: this.req.method, url: this.req.url, remoteAddress: this.req.socket?.remoteAddress };
+    return { id: this.id, kind: 'http', method: this.method, url: this.url, remoteAddress: this.remoteAddress };
   }
 
   /** The response is over (res 'close'): no longer in flight. */
@@ -82,16 +89,20 @@ const RAW_500 = 'HTTP/1.1 500 Internal Server Error\r\nConnection: close\r\nCont
 
 class UpgradeContext extends RequestContext {
   private ended = false;
+  private readonly url: string | undefined;
+  private readonly remoteAddress: string | undefined;
   constructor(
     readonly req: http.IncomingMessage,
     readonly socket: net.Socket,
     readonly kind: 'upgrade' | 'connect',
   ) {
     super();
+    this.url = req.url;
+    this.remoteAddress = socket.remoteAddress;
   }
 
   describe(): RequestInfo {
-    return { id: this.id, kind: this.kind, method: this.req.method, url: this.req.url, remoteAddress: this.socket.remoteAddress };
+    return { id: this.id, kind: this.kind, method: this.req.method, url: this.url, remoteAddress: this.remoteAddress };
   }
 
   /** The upgraded connection is over. */

@@ -40,7 +40,10 @@ export function parseArgs(argv: string[]): ParsedArgs {
     else if (spec.value === null) value = '1';
     else {
       const next = rest[++i];
-      if (next === undefined) throw new SrsUsageError('SRS_ERR_MISSING_VALUE', flag);
+      // `--events --budget 2`: the value is missing, not "--budget".
+      if (next === undefined || (next.startsWith('--') && optionSpecs.some((s) => next.split('=')[0] === s.flag))) {
+        throw new SrsUsageError('SRS_ERR_MISSING_VALUE', flag);
+      }
       value = next;
     }
     // Validate now so that a bad value is reported against the flag's name.

@@ -33,7 +33,7 @@ function parseOrExit(): ParsedArgs {
   try {
     const args = parseArgs(process.argv.slice(2));
     // Bad SRS_* variables in the environment fail here, before the app starts.
-    configFromEnv({ ...process.env, ...args.env });
+    if (args.command === 'run' || args.command === 'demo') configFromEnv({ ...process.env, ...args.env });
     if (args.command === 'run') resolveEntry(args.entry!);
     return args;
   } catch (err) {

@@ -46,7 +46,7 @@ export function inflightRequests(): number {
 export function escalate(reason: EscalationReason, err: unknown, details: Record<string, unknown> = {}): void {
   if (escalation !== undefined) {
     // Already draining; the deadline bounds whatever else goes wrong, except
-    // a fault in SRS itself, after which nothing it does can be trusted.
+    // a fault in SRS itself while draining: then the exit cannot wait.
     emitEvent('srs.escalation', { reason, exitCode: escalation.code, draining: true, error: describeError(err), ...details });
     if (reason === 'internal-fault') finish('internal-fault');
     return;
@@ -63,7 +63,6 @@ export function escalate(reason: EscalationReason, err: unknown, details: Record
     drainTimeoutMs,
     ...details,
   });
-  if (reason === 'internal-fault') return finish('internal-fault');
   for (const server of servers) {
     try {
       server.close();

@@ -443,6 +443,12 @@ function rollbackValue(watch: Watch, loc: Location, counts: RollbackCounts): voi
   for (let i = start; i < log.length; i += STRIDE) {
     const writer = log[i];
     const kind = log[i + 1] as WriteKind;
+    const before = log[i + 3];
+    // From here on the log tells the history without F: another watcher that
+    // started after F's first write (a second faulty request) starts its replay
+    // from, and takes its deltas against, these values, not ones that hold F's.
+    log[i + 2] = had;
+    log[i + 3] = value;
     if (writer === F) {
       lastOwn = i;
       continue;
@@ -451,13 +457,13 @@ function rollbackValue(watch: Watch, loc: Location, counts: RollbackCounts): voi
     foreign = true;
     const nextHad = i + STRIDE < log.length ? (log[i + STRIDE + 2] as boolean) : curHad;
     const next = i + STRIDE < log.length ? log[i + STRIDE + 3] : cur;
-    const before = log[i + 3];
     if (kind === WriteKind.Delta && had && isNumeric(value) && isNumeric(before) && isNumeric(next) && typeof value === typeof next) {
       value = (value as number) + ((next as number) - (before as number)); // keep their delta, drop ours
     } else {
       if (kind === WriteKind.Delta || kind === WriteKind.Update) {
-        // It read the value the faulty request left: its result carries that value on.
-        if (lastOwn >= start) propagated = true;
+        // It read the value the faulty request left (unless another request
+        // assigned a clean value since): its result carries that value on.
+        if (lastOwn > lastForeignAssign) propagated = true;
       }
       had = nextHad;
       value = next;
@@ -469,17 +475,17 @@ function rollbackValue(watch: Watch, loc: Location, counts: RollbackCounts): voi
   if (!foreign) counts.restored++;
   else if (lastForeignAssign > lastOwn && !changed) counts.cleansed++;
   else counts.compensated++;
+  // Before the append below: an overflow there may trim (replace) the log.
+  for (let i = start; i < log.length; i += STRIDE) if (log[i] === F) log[i + 1] = WriteKind.Noop;
   if (changed) {
-    // Others' later replays must see the restoration as a no-op, not as a write.
-    append(loc, null, WriteKind.Noop, curHad, cur);
-    for (let i = start; i < log.length; i += STRIDE) if (log[i] === F) log[i + 1] = WriteKind.Noop;
+    // Others' later replays must see the restoration as a no-op, not as a
+    // write: in the history without F the value already is the restored one.
+    append(loc, null, WriteKind.Noop, had, value);
     try {
       loc.write(had, value);
     } catch {
       counts.unresolved++; // frozen since, or a setter that refuses: nothing else to do
     }
-  } else {
-    for (let i = start; i < log.length; i += STRIDE) if (log[i] === F) log[i + 1] = WriteKind.Noop;
   }
 }
 

@@ -3,7 +3,8 @@ import { describeError, emitEvent } from '../telemetry/events';
 import type { Config } from './config';
 import { ContextState, ownerOf, RequestContext } from './context';
 import { escalate } from './escalate';
-import { DateNow, EventEmitterPrototypeOn, hrtimeBigint, ReflectApply } from './primordials';
+import { exitCodes } from './errors';
+import { DateNow, EventEmitterPrototypeOn, hrtimeBigint, processExit, ReflectApply } from './primordials';
 import { rollback } from './journal';
 import { contextRecovered } from './lifecycle';
 import { release } from './resources';
@@ -74,8 +75,9 @@ function recover(ctx: RequestContext, err: unknown, crash: CrashKind): void {
 }
 
 function onCrash(err: unknown, crash: CrashKind): void {
+  let ctx: RequestContext | undefined;
   try {
-    const ctx = ownerOf(err);
+    ctx = ownerOf(err);
     if (ctx === undefined) {
       escalate('unowned-crash', err, { crash });
     } else if (ctx.state === ContextState.Dead) {
@@ -87,9 +89,16 @@ function onCrash(err: unknown, crash: CrashKind): void {
     }
   } catch (fault) {
     try {
-      escalate('internal-fault', fault, { crash, original: describeError(err) });
-    } finally {
-      process.exit(process.exitCode ?? 82);
+      // Best effort: the faulty request must not hold up the drain that follows.
+      if (ctx !== undefined) ctx.isolate(err);
+    } catch {
+      // the drain deadline bounds it
+    }
+    try {
+      escalate('internal-fault', fault, { crash, original: describeError(err), request: ctx?.describe() });
+    } catch {
+      // escalation itself failed: nothing left to trust but the exit
+      processExit(exitCodes['internal-fault']);
     }
   }
 }

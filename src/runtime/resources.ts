@@ -89,8 +89,13 @@ function prune(ctx: RequestContext, list: unknown[]): void {
 
 // --- release ---------------------------------------------------------------
 
-/** An outgoing socket may be pooled by an http.Agent and now serve another request. */
+/**
+ * An outgoing socket may be pooled (an http.Agent's, or a database client's
+ * connection opened lazily by the first request that needed it) and now serve
+ * other requests: then it is not the faulty request's to destroy.
+ */
 function servesAnotherContext(socket: any, ctx: RequestContext): boolean {
+  if (socket[kOwner] === SHARED) return true;
   const message = socket._httpMessage;
   return message != null && message[kOwner] !== undefined && message[kOwner] !== ctx;
 }
@@ -104,6 +109,7 @@ export function release(ctx: RequestContext): Released {
   for (let i = 0; i < list.length; i += STRIDE) {
     if (list[i] !== Kind.Listener) continue;
     const emitter = list[i + 1] as EventEmitter;
+    if ((emitter as any)[kOwner] === SHARED) continue; // a shared connection keeps its handlers
     const before = emitter.listenerCount(list[i + 2] as string);
     ReflectApply(removeListenerOrig, emitter, [list[i + 2], list[i + 3]]);
     if (emitter.listenerCount(list[i + 2] as string) < before) released.listeners++;
@@ -128,8 +134,9 @@ export function release(ctx: RequestContext): Released {
 
 // --- recording hooks -------------------------------------------------------
 
-/** Marks an object (outgoing request, server req/res) as owned by a context. */
+/** Marks an object (outgoing request, socket) as owned by a context, or as SHARED. */
 export const kOwner = Symbol('srs.owner');
+const SHARED = Symbol('srs.shared');
 
 function wrapScheduler<F extends (...args: any[]) => any>(original: F, kind: Kind): F {
   const wrapped = function (this: unknown) {
@@ -186,8 +193,18 @@ function patchSockets(): void {
   const connectOrig = net.Socket.prototype.connect as (...a: unknown[]) => net.Socket;
   (net.Socket.prototype as any).connect = function connect(this: net.Socket) {
     const ctx = liveContext();
-    if (ctx !== undefined) record(ctx, Kind.Socket, this);
+    if (ctx !== undefined) {
+      (this as any)[kOwner] = ctx;
+      record(ctx, Kind.Socket, this);
+    }
     return ReflectApply(connectOrig, this, arguments);
+  };
+  // A socket one request connected and another writes to is a shared connection.
+  const writeOrig = net.Socket.prototype.write as (...a: unknown[]) => boolean;
+  (net.Socket.prototype as any).write = function write(this: any) {
+    const owner = this[kOwner];
+    if (owner !== undefined && owner !== SHARED && storage.getStore() !== owner) this[kOwner] = SHARED;
+    return ReflectApply(writeOrig, this, arguments);
   };
   // Requests queued in an Agent have no socket yet; they are owned as requests.
   const addRequestOrig = (http.Agent.prototype as any).addRequest as (...a: unknown[]) => void;

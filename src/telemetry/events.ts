@@ -31,25 +31,36 @@ export interface ErrorInfo {
   stack?: string;
 }
 
+/** Never throws, whatever was thrown: an event must be written even for a hostile value. */
 export function describeError(err: unknown): ErrorInfo {
-  if (err instanceof Error || (typeof err === 'object' && err !== null && 'message' in err)) {
-    const e = err as Error;
-    let stack: string | undefined;
-    try {
-      stack = typeof e.stack === 'string' ? e.stack : undefined;
-    } catch {
-      stack = undefined; // a throwing stack getter must not break the event
+  try {
+    if (typeof err === 'object' && err !== null && 'message' in err) {
+      const e = err as Error;
+      return { name: safeString(e.name ?? 'Error'), message: safeString(e.message), stack: safeStack(e) };
     }
-    return { name: String(e.name ?? 'Error'), message: String(e.message), stack };
+    return { name: typeof err, message: safeString(err) };
+  } catch {
+    return { name: 'unknown', message: '(the thrown value cannot be described)' };
   }
-  return { name: typeof err, message: safeString(err) };
+}
+
+function safeStack(e: Error): string | undefined {
+  try {
+    return typeof e.stack === 'string' ? e.stack : undefined;
+  } catch {
+    return undefined; // a throwing stack getter must not break the event
+  }
 }
 
 function safeString(value: unknown): string {
   try {
     return String(value);
   } catch {
-    return Object.prototype.toString.call(value);
+    try {
+      return Object.prototype.toString.call(value);
+    } catch {
+      return '(unprintable)';
+    }
   }
 }
 

@@ -1,0 +1,813 @@
+/**
+ * The journal (src/runtime/journal.ts) on its own, without HTTP or the
+ * instrumenter: fake request contexts write through the same calls the
+ * instrumented code makes (the barrier call, then the write itself), and the
+ * faulty one is rolled back. Every location kind (property, variable, Map
+ * entry, Set member, array) x every case of DESIGN.md guarantee 2 (restored,
+ * compensated, cleansed, propagated), commit, and the log cap.
+ *
+ * Each test computes its oracle by hand: the same writes without the faulty
+ * context's.
+ */
+import { afterEach, beforeEach, describe, it } from 'node:test';
+import assert = require('node:assert/strict');
+import { ContextState, RequestContext, storage, type RequestInfo } from '../src/runtime/context';
+import {
+  arrayWrite,
+  commit,
+  journalsOpen,
+  journalSize,
+  mapWrite,
+  propertyWrite,
+  rollback,
+  setWrite,
+  variableWrite,
+  WriteKind,
+} from '../src/runtime/journal';
+
+class FakeContext extends RequestContext {
+  constructor(readonly name: string) {
+    super();
+  }
+  describe(): RequestInfo {
+    return { id: this.id, kind: 'test', url: this.name };
+  }
+  isolate(): string {
+    return 'none';
+  }
+}
+
+const LOG_CAP = 4096; // must match journal.ts
+
+/** Runs fn as ctx's code. */
+const as = <T>(ctx: RequestContext, fn: () => T): T => storage.run(ctx, fn);
+
+/** What recover() does with the faulty context's journal. */
+function crash(ctx: RequestContext) {
+  ctx.state = ContextState.Dead;
+  return rollback(ctx);
+}
+
+const zero = { restored: 0, compensated: 0, cleansed: 0, propagated: 0, unresolved: 0 };
+const counts = (c: Partial<typeof zero>) => ({ ...zero, ...c });
+const stateOf = (r: ReturnType<typeof rollback>) => {
+  const { journal: _journal, ...rest } = r;
+  return rest;
+};
+
+// --- what instrumented code does at each write site -------------------------
+
+type Obj = Record<PropertyKey, any>;
+const assign = (o: Obj, k: PropertyKey, v: unknown) => {
+  propertyWrite(o, k, WriteKind.Assign);
+  o[k] = v;
+};
+const add = (o: Obj, k: PropertyKey, d: any) => {
+  propertyWrite(o, k, WriteKind.Delta);
+  o[k] += d;
+};
+const update = (o: Obj, k: PropertyKey, f: (v: any) => any) => {
+  propertyWrite(o, k, WriteKind.Update);
+  o[k] = f(o[k]);
+};
+const remove = (o: Obj, k: PropertyKey) => {
+  propertyWrite(o, k, WriteKind.Delete);
+  delete o[k];
+};
+const mset = (m: Map<unknown, unknown>, k: unknown, v: unknown) => {
+  mapWrite(m, k, WriteKind.Assign);
+  m.set(k, v);
+};
+const mdel = (m: Map<unknown, unknown>, k: unknown) => {
+  mapWrite(m, k, WriteKind.Delete);
+  m.delete(k);
+};
+const sadd = (s: Set<unknown>, v: unknown) => {
+  setWrite(s, v, WriteKind.Assign);
+  s.add(v);
+};
+const sdel = (s: Set<unknown>, v: unknown) => {
+  setWrite(s, v, WriteKind.Delete);
+  s.delete(v);
+};
+const push = (a: unknown[], ...items: unknown[]) => {
+  arrayWrite(a, WriteKind.Append, items.length);
+  a.push(...items);
+};
+const mutate = <T>(a: unknown[], f: (a: unknown[]) => T): T => {
+  arrayWrite(a, WriteKind.Mutate, 0);
+  return f(a);
+};
+
+/** A module-scope variable as the instrumenter sees it: a scope object, a name, a getter and a setter. */
+function variable<T>(initial: T) {
+  let value = initial;
+  const scope = { ctx: null };
+  const get = () => value;
+  const set = (v: unknown) => {
+    value = v as T;
+  };
+  return {
+    get value() {
+      return value;
+    },
+    write(kind: WriteKind, next: (v: T) => T) {
+      variableWrite(scope, 'v', get, set, kind);
+      value = next(value);
+    },
+  };
+}
+
+let F: FakeContext; // the faulty request
+let A: FakeContext; // benign requests
+let B: FakeContext;
+let openBefore: number;
+
+beforeEach(() => {
+  openBefore = journalsOpen();
+  F = new FakeContext('faulty');
+  A = new FakeContext('a');
+  B = new FakeContext('b');
+});
+
+afterEach(() => {
+  // Whatever a test left open is closed: journals must not leak between tests.
+  for (const ctx of [F, A, B]) if (ctx.state === ContextState.Live) commit(ctx);
+  assert.equal(journalsOpen(), openBefore, 'every journal was closed');
+});
+
+describe('properties', () => {
+  it('restored: nobody else wrote it since', () => {
+    const o: Obj = { n: 1, s: 'x', gone: true };
+    as(F, () => {
+      assign(o, 'n', 5);
+      add(o, 'n', 1);
+      update(o, 's', (s) => s + '!');
+      remove(o, 'gone');
+    });
+    assert.deepEqual(o, { n: 6, s: 'x!' });
+    const r = crash(F);
+    assert.deepEqual(o, { n: 1, s: 'x', gone: true });
+    assert.deepEqual(stateOf(r), counts({ restored: 3 }));
+    assert.equal(r.journal, 3);
+  });
+
+  it('restored: a property that did not exist is deleted again', () => {
+    const o: Obj = { keep: 1 };
+    as(F, () => {
+      assign(o, 'fresh', 1);
+      add(o, 'fresh', 2);
+      assign(o, 42, 'numeric key');
+    });
+    crash(F);
+    assert.deepEqual(o, { keep: 1 });
+    assert.ok(!Object.prototype.hasOwnProperty.call(o, 'fresh'));
+    assert.ok(!Object.prototype.hasOwnProperty.call(o, '42'));
+  });
+
+  it('compensated: others’ += / -= / ++ / -- since are kept, the faulty request’s dropped', () => {
+    const o: Obj = { n: 10, gauge: 0 };
+    as(A, () => add(o, 'n', 1)); // before the faulty request
+    as(F, () => {
+      add(o, 'n', 5);
+      add(o, 'gauge', 1); // in flight
+    });
+    as(A, () => add(o, 'n', 2)); // during
+    as(B, () => {
+      add(o, 'gauge', 1);
+      add(o, 'n', -3);
+      add(o, 'gauge', -1);
+    });
+    as(F, () => add(o, 'n', 100)); // the faulty request again
+    commit(A);
+    as(B, () => add(o, 'n', 1));
+    const r = crash(F);
+    // oracle: 10 + 1 + 2 - 3 + 1, gauge back to 0
+    assert.deepEqual(o, { n: 11, gauge: 0 });
+    assert.deepEqual(stateOf(r), counts({ compensated: 2 }));
+  });
+
+  it('compensated: bigint counters', () => {
+    const o: Obj = { n: 1n };
+    as(F, () => add(o, 'n', 10n));
+    as(A, () => add(o, 'n', 2n));
+    const r = crash(F);
+    assert.equal(o.n, 3n);
+    assert.deepEqual(stateOf(r), counts({ compensated: 1 }));
+  });
+
+  it('compensated: the faulty request wrote again after another’s assignment', () => {
+    const o: Obj = { v: 'initial' };
+    as(F, () => assign(o, 'v', 'f1'));
+    as(A, () => assign(o, 'v', 'a'));
+    as(F, () => assign(o, 'v', 'f2'));
+    const r = crash(F);
+    assert.equal(o.v, 'a');
+    assert.deepEqual(stateOf(r), counts({ compensated: 1 }));
+  });
+
+  it('cleansed: another request assigned it after the faulty request’s last write', () => {
+    const o: Obj = { config: { mode: 'normal' }, k: 'initial', gone: 1 };
+    const fresh = { mode: 'fast' };
+    as(F, () => {
+      assign(o, 'config', { mode: 'evil' });
+      assign(o, 'k', 'f');
+      remove(o, 'gone');
+    });
+    as(A, () => {
+      assign(o, 'config', fresh);
+      remove(o, 'k');
+      assign(o, 'gone', 2);
+    });
+    const r = crash(F);
+    assert.equal(o.config, fresh);
+    assert.deepEqual(o, { config: { mode: 'fast' }, gone: 2 });
+    assert.deepEqual(stateOf(r), counts({ cleansed: 3 }));
+  });
+
+  it('cleansed: an assignment after the faulty delta cleanses it, later deltas are kept', () => {
+    const o: Obj = { n: 0 };
+    as(F, () => add(o, 'n', 5));
+    as(A, () => assign(o, 'n', 100)); // a reset
+    as(B, () => add(o, 'n', 1));
+    const r = crash(F);
+    assert.equal(o.n, 101);
+    assert.deepEqual(stateOf(r), counts({ cleansed: 1 }));
+  });
+
+  it('propagated: a non-commutative update read the faulty value (string +=, *=)', () => {
+    const o: Obj = { s: 'x', n: 2 };
+    as(F, () => {
+      add(o, 's', 'F'); // string += is journaled as a delta, but is not commutative
+      assign(o, 'n', 3);
+    });
+    as(A, () => {
+      add(o, 's', 'A');
+      update(o, 'n', (n) => n * 10);
+    });
+    const r = crash(F);
+    // The oracle would be 'xA' and 20; the benign results carry the faulty values on, and the event says so.
+    assert.equal(o.s, 'xFA');
+    assert.equal(o.n, 30);
+    assert.equal(r.propagated, 2);
+    assert.equal(r.unresolved, 0);
+  });
+
+  it('not propagated: an update that read another request’s clean assignment', () => {
+    const o: Obj = { n: 2, s: 'x' };
+    as(F, () => {
+      assign(o, 'n', 3);
+      add(o, 's', 'F');
+    });
+    as(A, () => {
+      assign(o, 'n', 5); // clean value, from the request alone
+      assign(o, 's', 'clean');
+    });
+    as(B, () => {
+      update(o, 'n', (n) => n * 10); // reads A's value, not the faulty one
+      add(o, 's', '!');
+    });
+    const r = crash(F);
+    assert.equal(o.n, 50);
+    assert.equal(o.s, 'clean!');
+    assert.deepEqual(stateOf(r), counts({ cleansed: 2 }));
+  });
+
+  it('a request’s own req/res objects are not journaled; accessors are not journaled', () => {
+    const own = new (class extends FakeContext {
+      req = { url: '/' } as Obj;
+    })('own');
+    const target: Obj = {};
+    let backing = 0;
+    Object.defineProperty(target, 'acc', { get: () => backing, set: (v) => (backing = v), enumerable: true });
+    as(own, () => {
+      assign(own.req, 'url', '/rewritten');
+      assign(target, 'acc', 5);
+    });
+    assert.equal(journalSize(own), 0);
+    const r = crash(own);
+    assert.equal(r.journal, 0);
+    assert.equal(own.req.url, '/rewritten');
+  });
+
+  it('writes outside any request are recorded as others’ writes', () => {
+    const o: Obj = { n: 0 };
+    as(F, () => add(o, 'n', 1));
+    add(o, 'n', 10); // a module-level interval, say
+    const r = crash(F);
+    assert.equal(o.n, 10);
+    assert.deepEqual(stateOf(r), counts({ compensated: 1 }));
+  });
+});
+
+describe('variables (variableWrite with a getter and setter)', () => {
+  it('restored', () => {
+    const v = variable<unknown>(1);
+    as(F, () => v.write(WriteKind.Assign, () => 'evil'));
+    const r = crash(F);
+    assert.equal(v.value, 1);
+    assert.deepEqual(stateOf(r), counts({ restored: 1 }));
+  });
+
+  it('compensated', () => {
+    const v = variable(0);
+    as(A, () => v.write(WriteKind.Delta, (n) => n + 1));
+    as(F, () => v.write(WriteKind.Delta, (n) => n + 100));
+    as(A, () => v.write(WriteKind.Delta, (n) => n + 1));
+    as(B, () => v.write(WriteKind.Delta, (n) => n - 1));
+    as(F, () => v.write(WriteKind.Delta, (n) => n + 100));
+    const r = crash(F);
+    assert.equal(v.value, 1);
+    assert.deepEqual(stateOf(r), counts({ compensated: 1 }));
+  });
+
+  it('cleansed', () => {
+    const v = variable<unknown>(null);
+    as(F, () => v.write(WriteKind.Assign, () => 'mallory'));
+    as(A, () => v.write(WriteKind.Assign, () => 'alice'));
+    const r = crash(F);
+    assert.equal(v.value, 'alice');
+    assert.deepEqual(stateOf(r), counts({ cleansed: 1 }));
+  });
+
+  it('propagated', () => {
+    const v = variable('');
+    as(F, () => v.write(WriteKind.Delta, (s) => s + 'F'));
+    as(A, () => v.write(WriteKind.Delta, (s) => s + 'A'));
+    const r = crash(F);
+    assert.equal(v.value, 'FA');
+    assert.equal(r.propagated, 1);
+  });
+
+  it('a scope the request itself created is not journaled', () => {
+    let value = 0;
+    as(F, () => {
+      variableWrite({ ctx: F }, 'v', () => value, (x) => (value = x as number), WriteKind.Assign);
+      value = 5;
+    });
+    assert.equal(journalSize(F), 0);
+    crash(F);
+    assert.equal(value, 5);
+  });
+});
+
+describe('Map entries', () => {
+  it('restored, including a key that did not exist (removed again) and a deleted key (put back)', () => {
+    const m = new Map<unknown, unknown>([['a', 1], ['b', 2]]);
+    as(F, () => {
+      mset(m, 'a', 100);
+      mset(m, 'new', 3);
+      mdel(m, 'b');
+    });
+    const r = crash(F);
+    assert.deepEqual(Object.fromEntries(m), { a: 1, b: 2 });
+    assert.deepEqual(stateOf(r), counts({ restored: 3 }));
+  });
+
+  it('distinct keys: the faulty request’s are taken out, others’ kept', () => {
+    const m = new Map<unknown, unknown>();
+    as(A, () => mset(m, 'a', 1));
+    as(F, () => mset(m, 'f', 1));
+    as(B, () => mset(m, 'b', 1));
+    as(A, () => mdel(m, 'a'));
+    crash(F);
+    assert.deepEqual([...m.keys()], ['b']);
+  });
+
+  it('cleansed: another request set or deleted the same key afterwards', () => {
+    const m = new Map<unknown, unknown>([['hot', 'initial'], ['gone', 1]]);
+    as(F, () => {
+      mset(m, 'hot', 'faulty');
+      mset(m, 'gone', 'faulty');
+    });
+    as(A, () => {
+      mset(m, 'hot', 'benign');
+      mdel(m, 'gone');
+    });
+    const r = crash(F);
+    assert.deepEqual(Object.fromEntries(m), { hot: 'benign' });
+    assert.deepEqual(stateOf(r), counts({ cleansed: 2 }));
+  });
+
+  it('compensated: the faulty request set the key again after another request did', () => {
+    const m = new Map<unknown, unknown>([['k', 0]]);
+    as(F, () => mset(m, 'k', 'f1'));
+    as(A, () => mset(m, 'k', 'a'));
+    as(F, () => mset(m, 'k', 'f2'));
+    const r = crash(F);
+    assert.equal(m.get('k'), 'a');
+    assert.deepEqual(stateOf(r), counts({ compensated: 1 }));
+  });
+
+  it('object keys', () => {
+    const key = {};
+    const m = new Map<unknown, unknown>();
+    as(F, () => mset(m, key, 'x'));
+    crash(F);
+    assert.equal(m.has(key), false);
+  });
+});
+
+describe('Set members', () => {
+  it('restored: an added member is removed, a deleted one is put back', () => {
+    const s = new Set(['old']);
+    as(F, () => {
+      sadd(s, 'mallory');
+      sdel(s, 'old');
+    });
+    const r = crash(F);
+    assert.deepEqual([...s].sort(), ['old']);
+    assert.deepEqual(stateOf(r), counts({ restored: 2 }));
+  });
+
+  it('distinct members: others’ additions and removals are kept', () => {
+    const s = new Set(['carol']);
+    as(F, () => sadd(s, 'mallory'));
+    as(A, () => {
+      sadd(s, 'alice');
+      sdel(s, 'carol');
+    });
+    const r = crash(F);
+    assert.deepEqual([...s].sort(), ['alice']);
+    assert.deepEqual(stateOf(r), counts({ restored: 1 }));
+  });
+
+  it('cleansed: another request removed the member the faulty one added', () => {
+    const s = new Set<string>();
+    as(F, () => sadd(s, 'x'));
+    as(A, () => sdel(s, 'x'));
+    as(B, () => sadd(s, 'x'));
+    const r = crash(F);
+    assert.deepEqual([...s], ['x']);
+    assert.deepEqual(stateOf(r), counts({ cleansed: 1 }));
+  });
+
+  it('compensated: the faulty request added it again after another removed it', () => {
+    const s = new Set<string>();
+    as(F, () => sadd(s, 'x'));
+    as(A, () => sdel(s, 'x'));
+    as(F, () => sadd(s, 'x'));
+    const r = crash(F);
+    assert.deepEqual([...s], []);
+    assert.deepEqual(stateOf(r), counts({ compensated: 1 }));
+  });
+});
+
+describe('arrays', () => {
+  it('restored: only the faulty request appended', () => {
+    const log = ['boot'];
+    as(F, () => {
+      push(log, 'f1');
+      push(log, 'f2', 'f3');
+    });
+    const r = crash(F);
+    assert.deepEqual(log, ['boot']);
+    assert.deepEqual(stateOf(r), counts({ restored: 1 }));
+  });
+
+  it('compensated: appends by several requests, the faulty one’s removed from the middle', () => {
+    const log = ['boot'];
+    const C = new FakeContext('c');
+    as(A, () => push(log, 'a1'));
+    as(F, () => push(log, 'f1', 'f2'));
+    as(B, () => push(log, 'b1'));
+    as(F, () => push(log, 'f3'));
+    as(C, () => push(log, 'c1', 'c2'));
+    commit(A);
+    const r = crash(F);
+    assert.deepEqual(log, ['boot', 'a1', 'b1', 'c1', 'c2']);
+    assert.deepEqual(stateOf(r), counts({ compensated: 1 }));
+    // Positions of the others' appends moved down with the removal: a second crash still finds them.
+    as(B, () => push(log, 'b2'));
+    const r2 = crash(C);
+    assert.deepEqual(log, ['boot', 'a1', 'b1', 'b2']);
+    assert.deepEqual(stateOf(r2), counts({ compensated: 1 }));
+    commit(B);
+  });
+
+  it('restored from a snapshot: a non-append mutation (unshift, sort, splice)', () => {
+    const list = ['c', 'a', 'b'];
+    as(F, () => {
+      mutate(list, (a) => a.unshift('f'));
+      mutate(list, (a) => a.sort());
+      mutate(list, (a) => a.splice(1, 1));
+    });
+    const r = crash(F);
+    assert.deepEqual(list, ['c', 'a', 'b']);
+    assert.deepEqual(stateOf(r), counts({ restored: 1 }));
+  });
+
+  it('restored from a snapshot taken after the faulty request’s own appends', () => {
+    const list = ['x'];
+    as(F, () => {
+      push(list, 'f1');
+      mutate(list, (a) => a.reverse());
+    });
+    crash(F);
+    assert.deepEqual(list, ['x']);
+  });
+
+  it('compensated: others appended after the faulty request’s mutation', () => {
+    const recent = ['r0'];
+    as(F, () => mutate(recent, (a) => a.unshift('f')));
+    as(A, () => push(recent, 'a'));
+    as(B, () => push(recent, 'b1', 'b2'));
+    const r = crash(F);
+    assert.deepEqual(recent, ['r0', 'a', 'b1', 'b2']);
+    assert.deepEqual(stateOf(r), counts({ compensated: 1 }));
+  });
+
+  it('cleansed: another request mutated the array after the faulty request’s last write', () => {
+    const list = ['x'];
+    as(F, () => mutate(list, (a) => a.unshift('f')));
+    as(A, () => mutate(list, (a) => a.splice(0, a.length, 'clean')));
+    const r = crash(F);
+    assert.deepEqual(list, ['clean']);
+    assert.deepEqual(stateOf(r), counts({ cleansed: 1 }));
+  });
+
+  it('unresolved, not silent: others wrote between the faulty request’s mutations', () => {
+    const list = ['x'];
+    as(F, () => mutate(list, (a) => a.unshift('f')));
+    as(A, () => push(list, 'a'));
+    as(F, () => mutate(list, (a) => a.sort()));
+    const r = crash(F);
+    assert.deepEqual(stateOf(r), counts({ unresolved: 1 }));
+  });
+
+  it('element and length writes through propertyWrite count as mutations', () => {
+    const list = ['a', 'b'];
+    as(F, () => {
+      assign(list as unknown as Obj, 0, 'evil');
+      assign(list as unknown as Obj, 'length', 1);
+    });
+    const r = crash(F);
+    assert.deepEqual(list, ['a', 'b']);
+    assert.deepEqual(stateOf(r), counts({ restored: 1 }));
+  });
+});
+
+describe('commit', () => {
+  it('drops the journal; a later rollback of another request keeps the committed writes', () => {
+    const o: Obj = { n: 0, v: 'initial' };
+    const log: string[] = [];
+    const m = new Map<unknown, unknown>();
+    as(F, () => {
+      add(o, 'n', 100);
+      push(log, 'f');
+    });
+    as(A, () => {
+      add(o, 'n', 1);
+      assign(o, 'v', 'a');
+      push(log, 'a');
+      mset(m, 'a', 1);
+    });
+    assert.equal(journalSize(A), 4);
+    const open = journalsOpen();
+    commit(A);
+    assert.equal(journalSize(A), 0);
+    assert.equal(journalsOpen(), open - 1);
+    crash(F);
+    assert.deepEqual(o, { n: 1, v: 'a' });
+    assert.deepEqual(log, ['a']);
+    assert.deepEqual(Object.fromEntries(m), { a: 1 });
+  });
+
+  it('a committed request is no longer rolled back; a second commit is harmless', () => {
+    const o: Obj = { n: 0 };
+    as(A, () => add(o, 'n', 1));
+    commit(A);
+    commit(A);
+    const r = rollback(A);
+    assert.deepEqual(r, { ...zero, journal: 0 });
+    assert.equal(o.n, 1);
+  });
+
+  it('a location nobody watches any more is forgotten: later writes outside requests are not logged', () => {
+    const o: Obj = { n: 0 };
+    as(A, () => add(o, 'n', 1));
+    commit(A);
+    add(o, 'n', 1); // no request: not journaled, nothing to hold
+    as(F, () => add(o, 'n', 5));
+    const r = crash(F);
+    assert.equal(o.n, 2);
+    assert.deepEqual(stateOf(r), counts({ restored: 1 }));
+  });
+});
+
+describe('log cap', () => {
+  it('past LOG_CAP entries the faulty request gives the location up: unresolved, not silently wrong', () => {
+    const o: Obj = { n: 0 };
+    as(F, () => add(o, 'n', 5));
+    for (let i = 0; i < LOG_CAP; i++) {
+      const ctx = new FakeContext(`benign ${i}`);
+      as(ctx, () => add(o, 'n', 1));
+      commit(ctx);
+    }
+    const r = crash(F);
+    assert.deepEqual(stateOf(r), counts({ unresolved: 1 }));
+    assert.equal(r.journal, 1);
+    assert.equal(o.n, LOG_CAP + 5, 'the value is left alone');
+    // The location still works for the next faulty request.
+    as(A, () => add(o, 'n', 1));
+    const G = new FakeContext('g');
+    as(G, () => add(o, 'n', 1000));
+    as(B, () => add(o, 'n', 1));
+    const r2 = crash(G);
+    assert.equal(o.n, LOG_CAP + 7);
+    assert.deepEqual(stateOf(r2), counts({ compensated: 1 }));
+  });
+
+  it('just under the cap everything is still resolved', () => {
+    const o: Obj = { n: 0 };
+    as(F, () => add(o, 'n', 5));
+    for (let i = 0; i < LOG_CAP - 1; i++) {
+      const ctx = new FakeContext(`benign ${i}`);
+      as(ctx, () => add(o, 'n', 1));
+      commit(ctx);
+    }
+    const r = crash(F);
+    assert.deepEqual(stateOf(r), counts({ compensated: 1 }));
+    assert.equal(o.n, LOG_CAP - 1);
+  });
+
+  it('an overflow caused by the rollback itself does not leave the faulty writes in others’ logs', () => {
+    // W watches from the start; F and G are both in flight; the log is full
+    // when F is rolled back, so the rollback's own entry overflows it, W gives
+    // the location up and the log is trimmed to F. G, rolled back later, must
+    // not replay F's writes as if they were someone else's.
+    const o: Obj = { n: 0 };
+    const W = new FakeContext('w');
+    const G = new FakeContext('g');
+    as(W, () => add(o, 'n', 1)); // entry 0
+    let filled = 1;
+    const fill = (upTo: number) => {
+      for (; filled < upTo; filled++) {
+        const ctx = new FakeContext(`benign ${filled}`);
+        as(ctx, () => add(o, 'n', 1));
+        commit(ctx);
+      }
+    };
+    fill(LOG_CAP / 2 + 10);
+    as(F, () => add(o, 'n', 10));
+    as(G, () => add(o, 'n', 100));
+    as(F, () => add(o, 'n', 10));
+    filled += 3;
+    fill(LOG_CAP); // exactly full
+    const benign = filled - 3; // W's write and the fillers
+    const r = crash(F);
+    assert.equal(r.unresolved, 0);
+    assert.equal(o.n, benign + 100, 'F taken out');
+    const r2 = crash(G);
+    assert.equal(r2.unresolved, 0);
+    assert.equal(o.n, benign, 'G taken out, and F not put back');
+    commit(W);
+  });
+});
+
+describe('two faulty requests in flight together, rolled back one after the other', () => {
+  it('counters: the first rollback does not come back with the second', () => {
+    const o: Obj = { n: 0 };
+    const G = new FakeContext('g');
+    as(F, () => add(o, 'n', 10));
+    as(G, () => add(o, 'n', 100));
+    as(F, () => add(o, 'n', 10));
+    as(A, () => add(o, 'n', 1));
+    crash(F);
+    assert.equal(o.n, 101);
+    crash(G);
+    assert.equal(o.n, 1);
+  });
+
+  it('counters, the other order', () => {
+    const o: Obj = { n: 0 };
+    const G = new FakeContext('g');
+    as(F, () => add(o, 'n', 10));
+    as(G, () => add(o, 'n', 100));
+    as(A, () => add(o, 'n', 1));
+    as(F, () => add(o, 'n', 10));
+    crash(G);
+    assert.equal(o.n, 21);
+    crash(F);
+    assert.equal(o.n, 1);
+  });
+
+  it('assignments', () => {
+    const o: Obj = { s: 'clean' };
+    const G = new FakeContext('g');
+    as(F, () => assign(o, 's', 'f'));
+    as(G, () => assign(o, 's', 'g'));
+    crash(F);
+    assert.equal(o.s, 'g');
+    crash(G);
+    assert.equal(o.s, 'clean');
+  });
+
+  it('assignments, the other order', () => {
+    const o: Obj = { s: 'clean' };
+    const G = new FakeContext('g');
+    as(F, () => assign(o, 's', 'f'));
+    as(G, () => assign(o, 's', 'g'));
+    crash(G);
+    assert.equal(o.s, 'f');
+    crash(F);
+    assert.equal(o.s, 'clean');
+  });
+
+  it('a property the first one created', () => {
+    const o: Obj = {};
+    const G = new FakeContext('g');
+    as(F, () => assign(o, 'x', 1));
+    as(G, () => add(o, 'x', 1));
+    as(A, () => assign(o, 'y', 1));
+    crash(F);
+    crash(G);
+    assert.deepEqual(o, { y: 1 });
+  });
+
+  it('Map entries and Set members', () => {
+    const m = new Map<unknown, unknown>([['k', 'clean']]);
+    const s = new Set<unknown>();
+    const G = new FakeContext('g');
+    as(F, () => {
+      mset(m, 'k', 'f');
+      sadd(s, 'x');
+    });
+    as(G, () => {
+      mset(m, 'k', 'g');
+      sdel(s, 'x');
+    });
+    crash(F);
+    crash(G);
+    assert.deepEqual(Object.fromEntries(m), { k: 'clean' });
+    assert.deepEqual([...s], []);
+  });
+
+  it('arrays', () => {
+    const log = ['boot'];
+    const G = new FakeContext('g');
+    as(F, () => push(log, 'f1'));
+    as(G, () => push(log, 'g1'));
+    as(A, () => push(log, 'a1'));
+    as(F, () => push(log, 'f2'));
+    as(G, () => push(log, 'g2'));
+    crash(F);
+    assert.deepEqual(log, ['boot', 'g1', 'a1', 'g2']);
+    crash(G);
+    assert.deepEqual(log, ['boot', 'a1']);
+  });
+});
+
+// Known gaps: each states the oracle and is marked todo, so it runs and reports
+// without failing the suite. See the report that came with these tests.
+describe('known gaps (todo: the oracle is not reached, and the event does not say so)', () => {
+  it('restoring a deleted key puts it back at the end of the key order (objects, Maps, Sets)', { todo: 'insertion order is not restored' }, () => {
+    const o: Obj = { a: 1, b: 2, c: 3 };
+    const m = new Map([['a', 1], ['b', 2], ['c', 3]]);
+    const s = new Set(['a', 'b', 'c']);
+    as(F, () => {
+      remove(o, 'a');
+      mdel(m as Map<unknown, unknown>, 'a');
+      sdel(s, 'a');
+    });
+    crash(F);
+    assert.deepEqual([Object.keys(o), [...m.keys()], [...s]], [['a', 'b', 'c'], ['a', 'b', 'c'], ['a', 'b', 'c']]);
+  });
+
+  it('a ring buffer: another request’s shift() after the faulty push is counted as cleansing it', { todo: 'a foreign non-append mutation is taken for a cleansing overwrite' }, () => {
+    const ring = ['r1', 'r2', 'r3'];
+    const cap = 3;
+    const log = (entry: string) => {
+      push(ring, entry);
+      if (ring.length > cap) mutate(ring, (a) => a.shift());
+    };
+    as(F, () => log('faulty'));
+    as(A, () => log('a'));
+    const r = crash(F);
+    // oracle: ['r2', 'r3', 'a']; got ['r3', 'faulty', 'a'] reported as cleansed
+    assert.deepEqual(ring, ['r2', 'r3', 'a']);
+    assert.equal(r.cleansed + r.compensated + r.restored, r.journal - r.unresolved);
+    assert.equal(r.unresolved, 1, 'at least not silent');
+  });
+
+  it('a map counter updated with set(k, get(k) + 1) reads the faulty value unseen', { todo: 'a read-modify-write through Map.set is an Assign: no compensation, no propagation' }, () => {
+    const hits = new Map<unknown, unknown>([['/', 0]]);
+    const bump = () => mset(hits, '/', (hits.get('/') as number) + 1);
+    as(F, bump);
+    as(A, bump);
+    const r = crash(F);
+    assert.ok(hits.get('/') === 1 || r.propagated === 1, `hits ${hits.get('/')}, ${JSON.stringify(r)}`);
+  });
+
+  it('an object the faulty request created and others then wrote into disappears with their writes', { todo: 'propagation through a read of a reference is not seen' }, () => {
+    const sessions: Obj = {};
+    const visit = (id: string) => {
+      if (!sessions[id]) assign(sessions, id, { visits: 0 }); // lazy initialization
+      add(sessions[id], 'visits', 1);
+    };
+    as(F, () => visit('s1'));
+    as(A, () => visit('s1'));
+    const r = crash(F);
+    assert.ok(sessions.s1?.visits === 1 || r.propagated > 0, `sessions ${JSON.stringify(sessions)}, ${JSON.stringify(r)}`);
+  });
+});
