@@ -79,11 +79,16 @@ function show(reply: Reply): string {
 const send = (server: ServerProcess, req: Req, headers: Record<string, string>) =>
   request(server.port, req.path, { method: req.method, headers, timeoutMs: 5000 });
 
-/** Sends the script one request at a time; returns each request's number of writes (x-writes). */
-async function drive(server: ServerProcess, ns: string, mode: Mode, fault?: Fault): Promise<{ writes: number[]; faulty?: Reply }> {
+/**
+ * Sends the script one request at a time; returns each request's number of
+ * writes (x-writes). With a fault, that request is the faulty one; with
+ * `omit`, it is left out (the oracle's traffic).
+ */
+async function drive(server: ServerProcess, ns: string, mode: Mode, fault?: Fault, omit?: number): Promise<{ writes: number[]; faulty?: Reply }> {
   const writes: number[] = [];
   let faulty: Promise<Reply> | undefined;
   for (let i = 0; i < SCRIPT.length; i++) {
+    if (i === omit) continue;
     const req = SCRIPT[i]!;
     const headers: Record<string, string> = { 'x-ns': ns, 'x-mode': mode };
     if (fault?.index === i) {
@@ -103,6 +108,18 @@ async function stateOf(server: ServerProcess): Promise<unknown> {
   const reply = await request(server.port, '/state', { timeoutMs: 5000 });
   assert.equal(reply.status, 200, `/state: ${show(reply)}`);
   return JSON.parse(reply.body!);
+}
+
+/** Where two JSON values differ, as path: got vs expected lines (the full diff of two states is unreadable). */
+function differences(got: unknown, expected: unknown, path = '$', out: string[] = []): string[] {
+  if (JSON.stringify(got) === JSON.stringify(expected)) return out;
+  if (got && expected && typeof got === 'object' && typeof expected === 'object' && Array.isArray(got) === Array.isArray(expected)) {
+    const keys = new Set([...Object.keys(got), ...Object.keys(expected)]);
+    for (const k of keys) differences((got as any)[k], (expected as any)[k], `${path}.${k}`, out);
+    return out;
+  }
+  out.push(`${path}: got ${JSON.stringify(got)}, oracle ${JSON.stringify(expected)}`);
+  return out;
 }
 
 const recoveries = (server: ServerProcess) => server.events().filter((e) => e.type === 'srs.recovery');
@@ -150,7 +167,7 @@ describe(`fault injection into an Express 5 app (seed ${SEED}, ${RUNS} runs)`, {
       const fault: Fault = { index, failAt: pick(writes[index]! + 1), mode: MODES[pick(MODES.length)]!, overlapMs: pick(4) };
       const ns = `run${run}`;
       const what = `seed ${SEED} run ${run}: ${SCRIPT[index]!.method} ${SCRIPT[index]!.path} fails before write ${fault.failAt} of ${writes[index]} (${fault.mode}, overlap ${fault.overlapMs} ms); replay with SRS_FI_SEED=${SEED}`;
-      const [withFault] = await Promise.all([drive(srs, ns, fault.mode, fault), drive(oracle, ns, fault.mode)]);
+      const [withFault] = await Promise.all([drive(srs, ns, fault.mode, fault), drive(oracle, ns, fault.mode, undefined, index)]);
       assert.equal(withFault.faulty?.status, 500, `${what}: the faulty request got ${withFault.faulty && show(withFault.faulty)}`);
       const events = await waitForRecoveries(srs, run + 1, 3000);
       assert.equal(events.length, run + 1, `${what}: one recovery per run\n${srs.stderr()}`);
@@ -161,7 +178,7 @@ describe(`fault injection into an Express 5 app (seed ${SEED}, ${RUNS} runs)`, {
       assert.equal(event.state.unresolved, 0, `${what}: ${JSON.stringify(event.state)}`);
       for (const k of Object.keys(cases)) cases[k]! += event.state[k];
       const [got, expected] = await Promise.all([stateOf(srs), stateOf(oracle)]);
-      assert.deepEqual(got, expected, `${what}\nrecovery: ${JSON.stringify(event.state)} journal ${event.journal}`);
+      assert.deepEqual(got, expected, `${what}\nrecovery: ${JSON.stringify(event.state)} journal ${event.journal}\n${differences(got, expected).join('\n')}`);
       assert.equal(srs.child.exitCode, null, `${what}: the server is still running`);
     }
     assert.deepEqual(srs.events().filter((e) => e.type !== 'srs.recovery'), [], 'no escalation, no other event');
