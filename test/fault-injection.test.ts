@@ -1,11 +1,12 @@
 /**
  * Fault injection against a real Express 5 app (test/fixtures/fault-app.js)
  * under `srs run`. Each run replays a fixed traffic script in a namespace of
- * its own; one random request of the script gets `x-fail-at: N` (a random
- * write index, 0 … its number of writes) and throws just before that write,
- * synchronously, in a timer, or in a promise nobody awaits (the mode is
- * random per run). The faulty request is sent without waiting for it, so in
- * the timer and promise modes its writes interleave with the next requests'.
+ * its own; one random request of the script (in about a quarter of the runs,
+ * two) gets `x-fail-at: N` (a random write index, 0 … its number of writes)
+ * and throws just before that write, synchronously, in a timer, or in a
+ * promise nobody awaits (the mode is random per run). A faulty request is
+ * sent without waiting for it, so in the timer and promise modes its writes
+ * interleave with the next requests' (and with the other faulty one's).
  *
  * The oracle is a second server, under plain node, that gets the same runs in
  * the same order without the faulty requests. After every run the whole
@@ -70,6 +71,8 @@ interface Fault {
   mode: Mode;
   /** How long the test waits after sending the faulty request before it goes on. */
   overlapMs: number;
+  /** Timer and promise modes: the faulty request's pause between two writes. */
+  stepMs: number;
 }
 
 function show(reply: Reply): string {
@@ -81,19 +84,21 @@ const send = (server: ServerProcess, req: Req, headers: Record<string, string>) 
 
 /**
  * Sends the script one request at a time; returns each request's number of
- * writes (x-writes). With a fault, that request is the faulty one; with
- * `omit`, it is left out (the oracle's traffic).
+ * writes (x-writes). The requests in `faults` are the faulty ones; those in
+ * `omit` are left out (the oracle's traffic).
  */
-async function drive(server: ServerProcess, ns: string, mode: Mode, fault?: Fault, omit?: number): Promise<{ writes: number[]; faulty?: Reply }> {
+async function drive(server: ServerProcess, ns: string, mode: Mode, faults: Fault[] = [], omit: number[] = []): Promise<{ writes: number[]; faulty: Reply[] }> {
   const writes: number[] = [];
-  let faulty: Promise<Reply> | undefined;
+  const faulty: Array<Promise<Reply>> = [];
   for (let i = 0; i < SCRIPT.length; i++) {
-    if (i === omit) continue;
+    if (omit.includes(i)) continue;
     const req = SCRIPT[i]!;
     const headers: Record<string, string> = { 'x-ns': ns, 'x-mode': mode };
-    if (fault?.index === i) {
+    const fault = faults.find((f) => f.index === i);
+    if (fault) {
       headers['x-fail-at'] = String(fault.failAt);
-      faulty = send(server, req, headers); // not awaited: it stays in flight while the next requests run
+      headers['x-step-ms'] = String(fault.stepMs);
+      faulty.push(send(server, req, headers)); // not awaited: it stays in flight while the next requests run
       if (fault.overlapMs > 0) await sleep(fault.overlapMs);
       continue;
     }
@@ -101,7 +106,7 @@ async function drive(server: ServerProcess, ns: string, mode: Mode, fault?: Faul
     assert.equal(reply.status, 200, `${ns} ${req.method} ${req.path}: ${show(reply)}`);
     writes[i] = Number(reply.headers!['x-writes']);
   }
-  return { writes, faulty: faulty && (await faulty) };
+  return { writes, faulty: await Promise.all(faulty) };
 }
 
 async function stateOf(server: ServerProcess): Promise<unknown> {
@@ -162,27 +167,40 @@ describe(`fault injection into an Express 5 app (seed ${SEED}, ${RUNS} runs)`, {
     const faultable = SCRIPT.map((r, i) => (r.faultable ? i : -1)).filter((i) => i >= 0);
     const cases: Record<string, number> = { restored: 0, compensated: 0, cleansed: 0, propagated: 0, unresolved: 0 };
     const started = Date.now();
+    let recovered = 0;
     for (let run = 0; run < RUNS; run++) {
-      const index = faultable[pick(faultable.length)]!;
-      const fault: Fault = { index, failAt: pick(writes[index]! + 1), mode: MODES[pick(MODES.length)]!, overlapMs: pick(4) };
+      // Mostly one faulty request; in about a quarter of the runs a second one, possibly in flight together.
+      const mode = MODES[pick(MODES.length)]!;
+      const first = faultable[pick(faultable.length)]!;
+      const indexes = random() < 0.25 ? [first, faultable.filter((i) => i !== first)[pick(faultable.length - 1)]!].sort((a, b) => a - b) : [first];
+      const faults: Fault[] = indexes.map((index) => ({ index, failAt: pick(writes[index]! + 1), mode, overlapMs: pick(4), stepMs: pick(6) }));
       const ns = `run${run}`;
-      const what = `seed ${SEED} run ${run}: ${SCRIPT[index]!.method} ${SCRIPT[index]!.path} fails before write ${fault.failAt} of ${writes[index]} (${fault.mode}, overlap ${fault.overlapMs} ms); replay with SRS_FI_SEED=${SEED}`;
-      const [withFault] = await Promise.all([drive(srs, ns, fault.mode, fault), drive(oracle, ns, fault.mode, undefined, index)]);
-      assert.equal(withFault.faulty?.status, 500, `${what}: the faulty request got ${withFault.faulty && show(withFault.faulty)}`);
-      const events = await waitForRecoveries(srs, run + 1, 3000);
-      assert.equal(events.length, run + 1, `${what}: one recovery per run\n${srs.stderr()}`);
-      const event = events[run]!;
-      assert.equal(event.request.url, SCRIPT[index]!.path, what);
-      assert.match(event.error.message, new RegExp(`^injected fault before write ${fault.failAt} `), what);
-      assert.equal(event.crash, fault.mode === 'promise' ? 'unhandledRejection' : 'uncaughtException', what);
-      assert.equal(event.state.unresolved, 0, `${what}: ${JSON.stringify(event.state)}`);
-      for (const k of Object.keys(cases)) cases[k]! += event.state[k];
+      const what =
+        `seed ${SEED} run ${run} (${mode}): ` +
+        faults
+          .map((f) => `${SCRIPT[f.index]!.method} ${SCRIPT[f.index]!.path} fails before write ${f.failAt} of ${writes[f.index]} (overlap ${f.overlapMs} ms, steps ${f.stepMs} ms apart)`)
+          .join(' and ') +
+        `; replay with SRS_FI_SEED=${SEED}`;
+      const [withFault] = await Promise.all([drive(srs, ns, mode, faults), drive(oracle, ns, mode, [], indexes)]);
+      for (const reply of withFault.faulty) assert.equal(reply.status, 500, `${what}: a faulty request got ${show(reply)}`);
+      recovered += faults.length;
+      const events = await waitForRecoveries(srs, recovered, 3000);
+      assert.equal(events.length, recovered, `${what}: one recovery per faulty request\n${srs.stderr()}`);
+      const mine = events.slice(recovered - faults.length);
+      assert.deepEqual(mine.map((e) => e.request.url).sort(), faults.map((f) => SCRIPT[f.index]!.path).sort(), what);
+      for (const event of mine) {
+        assert.match(event.error.message, /^injected fault before write \d+ /, what);
+        assert.equal(event.crash, mode === 'promise' ? 'unhandledRejection' : 'uncaughtException', what);
+        assert.equal(event.state.unresolved, 0, `${what}: ${JSON.stringify(event.state)}`);
+        for (const k of Object.keys(cases)) cases[k]! += event.state[k];
+      }
       const [got, expected] = await Promise.all([stateOf(srs), stateOf(oracle)]);
-      assert.deepEqual(got, expected, `${what}\nrecovery: ${JSON.stringify(event.state)} journal ${event.journal}\n${differences(got, expected).join('\n')}`);
+      const recovery = mine.map((e) => `${e.request.url}: ${JSON.stringify(e.state)} journal ${e.journal}`).join('; ');
+      assert.deepEqual(got, expected, `${what}\nrecovery: ${recovery}\n${differences(got, expected).join('\n')}`);
       assert.equal(srs.child.exitCode, null, `${what}: the server is still running`);
     }
     assert.deepEqual(srs.events().filter((e) => e.type !== 'srs.recovery'), [], 'no escalation, no other event');
-    t.diagnostic(`seed ${SEED}: ${RUNS} runs in ${Date.now() - started} ms; locations over all recoveries: ${JSON.stringify(cases)}`);
+    t.diagnostic(`seed ${SEED}: ${RUNS} runs, ${recovered} faulty requests in ${Date.now() - started} ms; locations over all recoveries: ${JSON.stringify(cases)}`);
   });
 
   it(

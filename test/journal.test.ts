@@ -90,13 +90,18 @@ const sdel = (s: Set<unknown>, v: unknown) => {
   setWrite(s, v, WriteKind.Delete);
   s.delete(v);
 };
+// As the barrier does: push passes its values, splice over everything is a Replace.
 const push = (a: unknown[], ...items: unknown[]) => {
-  arrayWrite(a, WriteKind.Append, items.length);
+  arrayWrite(a, WriteKind.Append, items.length, items);
   a.push(...items);
 };
 const mutate = <T>(a: unknown[], f: (a: unknown[]) => T): T => {
   arrayWrite(a, WriteKind.Mutate, 0);
   return f(a);
+};
+const replaceAll = (a: unknown[], ...items: unknown[]) => {
+  arrayWrite(a, WriteKind.Replace, 0);
+  a.splice(0, a.length, ...items);
 };
 
 /** A module-scope variable as the instrumenter sees it: a scope object, a name, a getter and a setter. */
@@ -517,12 +522,30 @@ describe('arrays', () => {
     assert.deepEqual(stateOf(r), counts({ compensated: 1 }));
   });
 
-  it('cleansed: another request mutated the array after the faulty request’s last write', () => {
+  it('cleansed: another request replaced every element after the faulty request’s last write', () => {
     const list = ['x'];
     as(F, () => mutate(list, (a) => a.unshift('f')));
-    as(A, () => mutate(list, (a) => a.splice(0, a.length, 'clean')));
+    as(A, () => replaceAll(list, 'clean'));
     const r = crash(F);
     assert.deepEqual(list, ['clean']);
+    assert.deepEqual(stateOf(r), counts({ cleansed: 1 }));
+  });
+
+  it('compensated by value: another request reordered the array after the faulty request’s push', () => {
+    const list = ['c', 'a'];
+    as(F, () => push(list, 'b'));
+    as(A, () => mutate(list, (a) => a.sort()));
+    const r = crash(F);
+    assert.deepEqual(list, ['a', 'c']); // oracle: ['c', 'a'].sort()
+    assert.deepEqual(stateOf(r), counts({ compensated: 1 }));
+  });
+
+  it('cleansed by value: another request already removed what the faulty request pushed', () => {
+    const list = ['x'];
+    as(F, () => push(list, 'f'));
+    as(A, () => mutate(list, (a) => a.pop()));
+    const r = crash(F);
+    assert.deepEqual(list, ['x']);
     assert.deepEqual(stateOf(r), counts({ cleansed: 1 }));
   });
 

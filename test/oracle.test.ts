@@ -222,7 +222,7 @@ describe('oracle: state after a recovered crash = state of the same traffic with
           const { trail: oracleTrail, ...oracleRest } = oracle;
           assert.deepEqual(rest, oracleRest, `state:  ${JSON.stringify(state)}\noracle: ${JSON.stringify(oracle)}\nevent:  ${JSON.stringify(event.state)}`);
           assert.notEqual(trail, oracleTrail);
-          assert.equal(trail.replace('F', ''), oracleTrail, `trail ${JSON.stringify(trail)} vs oracle ${JSON.stringify(oracleTrail)}`);
+          assert.equal(trail.replaceAll('F', ''), oracleTrail, `trail ${JSON.stringify(trail)} vs oracle ${JSON.stringify(oracleTrail)}`);
         } else {
           assert.deepEqual(state, oracle, `state:  ${JSON.stringify(state)}\noracle: ${JSON.stringify(oracle)}\nevent:  ${JSON.stringify(event.state)}`);
         }
@@ -251,4 +251,55 @@ describe('oracle: state after a recovered crash = state of the same traffic with
       });
     });
   }
+  describe('two faulty requests in flight together (one crashes in a timer, the other in a promise)', { timeout: 20_000 }, () => {
+    let server: ServerProcess;
+    let state: State;
+    let events: Array<Record<string, any>>;
+
+    before(async () => {
+      server = await startServer({ mode: 'srs', entry: APP });
+      await sendAll(server, BEFORE);
+      const first = held(server.port, '/faulty/timer');
+      await waitFor(() => (server.stdout().includes('phase1 timer\n') ? true : undefined), 3000, '/faulty/timer to start');
+      await sendAll(server, DURING.slice(0, 6));
+      const second = held(server.port, '/faulty/promise');
+      await waitFor(() => (server.stdout().includes('phase1 promise\n') ? true : undefined), 3000, '/faulty/promise to start');
+      await sendAll(server, DURING.slice(6));
+      // The first one's rollback happens while the second one still has writes on top of it, and the other way round.
+      assert.equal((await first.finish()).status, 500);
+      await waitFor(() => recoveryOf(server, '/faulty/timer'), 3000, 'the first recovery');
+      assert.equal((await second.finish()).status, 500);
+      await waitFor(() => recoveryOf(server, '/faulty/promise'), 3000, 'the second recovery');
+      await sendAll(server, AFTER);
+      state = await stateOf(server);
+      events = server.events().filter((e) => e.type === 'srs.recovery');
+    });
+    after(async () => {
+      await server?.stop();
+    });
+
+    it('both are recovered, and every location but one ends as in the oracle', (t) => {
+      assert.equal(events.length, 2);
+      for (const e of events) t.diagnostic(`${e.request.url}: journal ${e.journal}, state ${JSON.stringify(e.state)}`);
+      // Only the list both unshifted may be unresolved (see the todo below).
+      for (const e of events) assert.ok(e.state.unresolved <= 1, JSON.stringify(e.state));
+      // trail: propagation, as above; recent: see the todo below.
+      const { trail, recent: _recent, ...rest } = state;
+      const { trail: oracleTrail, recent: _oracleRecent, ...oracleRest } = oracle;
+      assert.deepEqual(rest, oracleRest, `state:  ${JSON.stringify(state)}\noracle: ${JSON.stringify(oracle)}`);
+      assert.equal(trail.replaceAll('F', ''), oracleTrail);
+      assert.ok(events.some((e) => e.state.propagated > 0));
+    });
+
+    it(
+      'the list both unshifted ends as in the oracle, or a recovery says unresolved',
+      { todo: "the first one's unshift, followed by the second one's, is counted as cleansed; the second one's snapshot then brings it back" },
+      () => {
+        assert.ok(
+          JSON.stringify(state.recent) === JSON.stringify(oracle.recent) || events.some((e) => e.state.unresolved > 0),
+          `recent ${JSON.stringify(state.recent)}, oracle ${JSON.stringify(oracle.recent)}; ${events.map((e) => JSON.stringify(e.state)).join(', ')}`,
+        );
+      },
+    );
+  });
 });

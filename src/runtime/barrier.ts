@@ -7,7 +7,8 @@ import { arrayWrite, mapWrite, propertyWrite, RequestRecoveredError, setWrite, v
  * costs one property load and a branch. The pre-write hooks return their
  * object, so the write itself still happens at the original site with its
  * original semantics (strict or sloppy, setters, proxies, error messages and
- * stack traces).
+ * stack traces). Built-in mutators (push, Map#set, Object.assign, ...) are
+ * journaled through the receiver `m` hands back.
  */
 
 const MapProto = Map.prototype;
@@ -18,12 +19,17 @@ const SetValues = SetProto.values;
 const ownKeys = Reflect.ownKeys;
 const propertyIsEnumerable = Object.prototype.propertyIsEnumerable;
 const ReflectApply = Reflect.apply;
+const ObjectDefineProperty = Object.defineProperty;
+const SymbolToPrimitive = Symbol.toPrimitive;
 const captureStackTrace = Error.captureStackTrace;
 
 type Journaler = (recv: any, args: unknown[]) => void;
 
 const ownEnumerableKeys = (source: unknown): PropertyKey[] =>
   source == null ? [] : ownKeys(Object(source)).filter((k) => propertyIsEnumerable.call(source, k));
+
+/** splice(0, n >= length, ...items): every element is replaced. */
+const replacesAll = (arr: unknown[], a: unknown[]) => Number(a[0]) <= 0 && a.length >= 2 && Number(a[1]) >= arr.length;
 
 /** Built-in mutators, by function identity: a user method that happens to be called `push` is not one. */
 const journalers = new Map<Function, Journaler>([
@@ -33,8 +39,9 @@ const journalers = new Map<Function, Journaler>([
   [SetProto.add, (s, a) => setWrite(s, a[0], WriteKind.Assign)],
   [SetProto.delete, (s, a) => setWrite(s, a[0], WriteKind.Delete)],
   [SetProto.clear, (s) => { for (const v of [...SetValues.call(s)]) setWrite(s, v, WriteKind.Delete); }],
-  [ArrayProto.push, (arr, a) => arrayWrite(arr, WriteKind.Append, a.length)],
-  ...['pop', 'shift', 'unshift', 'splice', 'sort', 'reverse', 'fill', 'copyWithin'].map(
+  [ArrayProto.push, (arr, a) => arrayWrite(arr, WriteKind.Append, a.length, a)],
+  [ArrayProto.splice, (arr, a) => arrayWrite(arr, replacesAll(arr, a) ? WriteKind.Replace : WriteKind.Mutate, 0)],
+  ...['pop', 'shift', 'unshift', 'sort', 'reverse', 'fill', 'copyWithin'].map(
     (name) => [(ArrayProto as any)[name] as Function, (arr: unknown[]) => arrayWrite(arr, WriteKind.Mutate, 0)] as [Function, Journaler],
   ),
   [Object.assign, (_o, a) => { for (const src of a.slice(1)) for (const k of ownEnumerableKeys(src)) propertyWrite(a[0], k, WriteKind.Assign); }],
@@ -49,17 +56,80 @@ function toKey(key: unknown): PropertyKey {
   return typeof key === 'symbol' ? key : typeof key === 'number' ? key : String(key);
 }
 
+/** ToPropertyKey exactly as the engine does it (a Symbol.toPrimitive may return a symbol). */
+function toPropertyKey(key: unknown): PropertyKey {
+  return ownKeys({ [key as PropertyKey]: 0 })[0]!;
+}
+
+/**
+ * The key to put in a computed write while a request is open. A primitive's
+ * conversion cannot be observed: it is converted and journaled now. An
+ * object's conversion runs user code (toString, valueOf, Symbol.toPrimitive)
+ * that the engine calls after the right-hand side, once per access (twice for
+ * `+=`, none when the base is null): it gets a stand-in the engine converts at
+ * that very moment, which converts the real key and journals it then.
+ */
+function requestKey(obj: unknown, key: unknown, kind: WriteKind): unknown {
+  // The write throws (its message shows the key as the engine sees it): nothing to journal.
+  if (obj === null || obj === undefined) return key;
+  if ((typeof key !== 'object' || key === null) && typeof key !== 'function') {
+    const k = toKey(key);
+    propertyWrite(obj, k, kind);
+    return k;
+  }
+  return {
+    [SymbolToPrimitive]() {
+      const k = toPropertyKey(key);
+      if (barrier.a) propertyWrite(obj, k, kind);
+      return k;
+    },
+  };
+}
+
+/**
+ * What `(R.a ? R.m(o, name, text) : o).name(...)` calls while a request is
+ * open: its method reads the receiver's method once, as the original call
+ * does, and journals the call when the method is a built-in mutator.
+ */
+interface MutatorCall {
+  r: unknown; // receiver
+  f: Function | undefined; // its method, undefined when not callable
+  t: string; // the callee as V8 prints it, for "… is not a function"
+}
+
+const callProto: Record<string, (this: MutatorCall, ...args: unknown[]) => unknown> = Object.create(null);
+
+function callMethod(name: string): (this: MutatorCall, ...args: unknown[]) => unknown {
+  const method = function (this: MutatorCall, ...args: unknown[]): unknown {
+    const fn = this.f;
+    if (fn === undefined) throw siteError(`${this.t} is not a function`, method);
+    const journal = journalers.get(fn);
+    if (journal !== undefined && barrier.a) {
+      try {
+        journal(this.r, args);
+      } catch (err) {
+        if (err instanceof RequestRecoveredError) throw err;
+        // otherwise an exotic receiver the journal cannot read: the call below decides
+      }
+    }
+    return ReflectApply(fn, this.r, args);
+  };
+  ObjectDefineProperty(method, 'name', { value: name });
+  return method;
+}
+
 export interface Barrier {
   /** Some request is open: writes must be journaled. */
   a: boolean;
-  /** The property key of the last computed member write (see jc). */
-  k: PropertyKey;
+  /** The property key of the last computed member write (see jc, kf). */
+  k: unknown;
   j<T>(obj: T, key: PropertyKey, kind: WriteKind): T;
   jc<T>(obj: T, key: unknown, kind: WriteKind): T;
+  kf<T>(obj: T, key: unknown, kind: WriteKind): T;
   jv(scope: object, name: string, get: () => unknown, set: (v: unknown) => void, kind: WriteKind): boolean;
   sc(): object;
   sc0(): object;
-  call(recv: any, name: string, text: string, ...args: unknown[]): unknown;
+  m(recv: unknown, name: string, text: string): unknown;
 }
 
 export const barrier: Barrier = {
@@ -70,14 +140,23 @@ export const barrier: Barrier = {
     if (barrier.a) propertyWrite(obj, key, kind);
     return obj;
   },
-  /** Before `obj[key] <op>= …`: the key is converted once and read back as `runtime.k`. */
+  /** Before `obj[key] <op>= …` (key an identifier or a literal), while a request is open: the slot reads `k`. */
   jc(obj, key, kind) {
-    const k = (barrier.k = toKey(key));
-    if (barrier.a) propertyWrite(obj, k, kind);
+    barrier.k = barrier.a ? requestKey(obj, key, kind) : key;
+    return obj;
+  },
+  /** Before `obj[<expression>] <op>= …`, with or without a request: the slot reads `k`. */
+  kf(obj, key, kind) {
+    barrier.k = barrier.a ? requestKey(obj, key, kind) : key;
     return obj;
   },
   /** Before a write to a module-scope or captured variable. */
   jv(scope, name, get, set, kind) {
+    try {
+      get();
+    } catch {
+      return false; // not initialized yet (TDZ): the write itself throws, from its own place
+    }
     variableWrite(scope, name, get, set, kind);
     return false;
   },
@@ -89,29 +168,18 @@ export const barrier: Barrier = {
   sc0() {
     return { ctx: null };
   },
-  /** `recv.name(...args)` where name is a mutator's name, while a request is open. */
-  call(recv, name, text, ...args) {
-    if (recv == null) throw siteError(`Cannot read properties of ${recv} (reading '${name}')`, barrier.call);
-    const fn = recv[name];
-    if (typeof fn !== 'function') throw siteError(`${text} is not a function`, barrier.call);
-    const journal = journalers.get(fn);
-    if (journal === undefined) return ReflectApply(fn, recv, args);
-    try {
-      if (barrier.a) journal(recv, args);
-    } catch (err) {
-      if (err instanceof RequestRecoveredError) throw err;
-      // otherwise an exotic receiver the journal cannot read: the call below decides
-    }
-    try {
-      return ReflectApply(fn, recv, args);
-    } catch (err) {
-      // A built-in refused (e.g. an incompatible receiver): report it from the user's call site.
-      if (err instanceof Error) captureStackTrace(err, barrier.call);
-      throw err;
-    }
+  /** The receiver of `recv.name(...)`, where name is a mutator's name, while a request is open. */
+  m(recv, name, text) {
+    // null/undefined: the original member access throws, from its own place.
+    if (recv === null || recv === undefined) return recv;
+    const fn = (recv as Record<string, unknown>)[name];
+    const call: MutatorCall = { __proto__: callProto, r: recv, f: typeof fn === 'function' ? fn : undefined, t: text } as MutatorCall;
+    if (callProto[name] === undefined) callProto[name] = callMethod(name);
+    return call;
   },
 };
 
+/** An error reported from the user's call site, as if the engine had thrown it there. */
 function siteError(message: string, site: Function): TypeError {
   const err = new TypeError(message);
   captureStackTrace(err, site);

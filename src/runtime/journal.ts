@@ -30,6 +30,8 @@ export const enum WriteKind {
   Append = 5,
   /** Arrays: anything but push. */
   Mutate = 6,
+  /** Arrays: every element replaced (splice from 0 over the whole length). */
+  Replace = 7,
 }
 
 export interface RollbackCounts {
@@ -91,6 +93,7 @@ const SetDelete = Set.prototype.delete;
 const ArraySplice = Array.prototype.splice;
 const ArrayPush = Array.prototype.push;
 const ArraySlice = Array.prototype.slice;
+const ArrayLastIndexOf = Array.prototype.lastIndexOf;
 
 class PropertyLocation extends Location {
   constructor(
@@ -347,8 +350,8 @@ export function setWrite(set: Set<unknown>, member: unknown, kind: WriteKind): v
   recordValueWrite(loc, writer, kind);
 }
 
-/** Append (push) adds `count` elements at the end; anything else is a Mutate. */
-export function arrayWrite(arr: unknown[], kind: WriteKind.Append | WriteKind.Mutate, count: number): void {
+/** Append (push) adds `count` elements at the end (`values`, when known, are kept to find them again); anything else is a Mutate. */
+export function arrayWrite(arr: unknown[], kind: WriteKind.Append | WriteKind.Mutate | WriteKind.Replace, count: number, values?: unknown[]): void {
   let loc = arrayIndex.get(arr);
   const writer = currentWriter();
   if (loc === undefined) {
@@ -362,7 +365,7 @@ export function arrayWrite(arr: unknown[], kind: WriteKind.Append | WriteKind.Mu
       watch = openWatch(writer, loc);
       watch.snapshotLen = arr.length;
     }
-    if (kind === WriteKind.Mutate && watch.snapshot === undefined) {
+    if (kind !== WriteKind.Append && watch.snapshot === undefined) {
       watch.snapshot = ArraySlice.call(arr);
       // Clean when nobody else wrote between this watcher's first write and now.
       for (let i = (watch.seq - loc.base) * STRIDE; i < loc.log.length; i += STRIDE) {
@@ -371,8 +374,11 @@ export function arrayWrite(arr: unknown[], kind: WriteKind.Append | WriteKind.Mu
     }
     watch.lastSeq = loc.end;
   }
-  append(loc, writer, kind, arr.length, count);
+  append(loc, writer, kind, arr.length, values ?? count);
 }
+
+/** An Append entry's last slot: the appended values, or only their count. */
+const appendedCount = (slot: unknown) => (typeof slot === 'number' ? slot : (slot as unknown[]).length);
 
 // --- commit and rollback -----------------------------------------------------
 
@@ -509,7 +515,10 @@ function rollbackArray(watch: Watch, counts: RollbackCounts): void {
   let foreignMutateBeforeLast = false;
   let foreignAppendsBeforeLast = false;
   let foreignAppendedAfter = 0;
+  let foreignReplaceAfterLast = false;
   const ownRanges: Array<[number, number]> = [];
+  const ownValues: unknown[] = [];
+  let ownValuesKnown = true;
   let lastOwn = start;
   for (let i = start; i < log.length; i += STRIDE) if (log[i] === F) lastOwn = i;
   for (let i = start; i < log.length; i += STRIDE) {
@@ -517,23 +526,45 @@ function rollbackArray(watch: Watch, counts: RollbackCounts): void {
     const kind = log[i + 1] as WriteKind;
     if (kind === WriteKind.Noop) continue;
     if (writer === F) {
-      if (kind === WriteKind.Mutate) ownMutate = true;
-      else ownRanges.push([log[i + 2] as number, log[i + 3] as number]);
+      if (kind !== WriteKind.Append) ownMutate = true;
+      else {
+        ownRanges.push([log[i + 2] as number, appendedCount(log[i + 3])]);
+        if (Array.isArray(log[i + 3])) ownValues.push(...(log[i + 3] as unknown[]));
+        else ownValuesKnown = false;
+      }
       continue;
     }
     const after = i > lastOwn;
-    if (kind === WriteKind.Mutate) {
+    if (kind === WriteKind.Replace && after) foreignReplaceAfterLast = true;
+    if (kind === WriteKind.Mutate || kind === WriteKind.Replace) {
       if (after) foreignMutateAfterLast = true;
       else foreignMutateBeforeLast = true;
-    } else if (after) foreignAppendedAfter += log[i + 3] as number;
+    } else if (after) foreignAppendedAfter += appendedCount(log[i + 3]);
     else foreignAppendsBeforeLast = true;
   }
   const foreign = foreignMutateAfterLast || foreignMutateBeforeLast || foreignAppendsBeforeLast || foreignAppendedAfter > 0;
   const neutralize = () => {
     for (let i = start; i < log.length; i += STRIDE) if (log[i] === F) log[i + 1] = WriteKind.Noop;
   };
-  if (foreignMutateAfterLast && !foreignMutateBeforeLast) {
+  if (foreignReplaceAfterLast) {
+    // Another request replaced every element after our last write.
     counts.cleansed++;
+    return neutralize();
+  }
+  if ((foreignMutateAfterLast || foreignMutateBeforeLast) && !ownMutate && ownValuesKnown) {
+    // Others reordered or removed elements since (a ring buffer's shift, a
+    // sort): positions say nothing any more, so find our appended values
+    // themselves, latest first. Those already gone were cleansed by others.
+    let found = 0;
+    for (let v = ownValues.length - 1; v >= 0; v--) {
+      const at = ArrayLastIndexOf.call(arr, ownValues[v]);
+      if (at !== -1) {
+        ArraySplice.call(arr, at, 1);
+        found++;
+      }
+    }
+    if (found > 0) counts.compensated++;
+    else counts.cleansed++;
     return neutralize();
   }
   if (!ownMutate && !foreignMutateBeforeLast && !foreignMutateAfterLast) {
@@ -544,7 +575,7 @@ function rollbackArray(watch: Watch, counts: RollbackCounts): void {
     else counts.restored++;
     return neutralize();
   }
-  if (ownMutate && watch.snapshot !== undefined && watch.snapshotClean && !foreignMutateBeforeLast && !foreignAppendsBeforeLast) {
+  if (ownMutate && watch.snapshot !== undefined && watch.snapshotClean && !foreignMutateBeforeLast && !foreignMutateAfterLast && !foreignAppendsBeforeLast) {
     // The array as it was before our first write, plus whatever others appended after our last one.
     const tail = foreignAppendedAfter > 0 ? ArraySlice.call(arr, arr.length - foreignAppendedAfter) : [];
     const before = ArraySlice.call(watch.snapshot, 0, watch.snapshotLen);
