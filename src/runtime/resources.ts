@@ -100,6 +100,20 @@ function servesAnotherContext(socket: any, ctx: RequestContext): boolean {
   return message != null && message[kOwner] !== undefined && message[kOwner] !== ctx;
 }
 
+/**
+ * A socket this request did not open (a shared connection, one opened
+ * outside any request) keeps every listener: Node itself adds some while a
+ * request writes to it (a pending write waits for 'connect'), and removing
+ * those would wedge the connection for everyone.
+ */
+function keepsListeners(emitter: unknown, ctx: RequestContext): boolean {
+  if (!(emitter instanceof net.Socket)) return false;
+  const owner = (emitter as any)[kOwner];
+  if (owner === ctx) return false;
+  const own = ctx as { req?: { socket?: unknown }; socket?: unknown };
+  return emitter !== own.req?.socket && emitter !== own.socket;
+}
+
 /** Cancels everything ctx still owns, listeners first so no teardown event reaches its code. */
 export function release(ctx: RequestContext): Released {
   const released: Released = { timers: 0, intervals: 0, immediates: 0, sockets: 0, clientRequests: 0, streams: 0, listeners: 0 };
@@ -109,7 +123,7 @@ export function release(ctx: RequestContext): Released {
   for (let i = 0; i < list.length; i += STRIDE) {
     if (list[i] !== Kind.Listener) continue;
     const emitter = list[i + 1] as EventEmitter;
-    if ((emitter as any)[kOwner] === SHARED) continue; // a shared connection keeps its handlers
+    if (keepsListeners(emitter, ctx)) continue;
     const before = emitter.listenerCount(list[i + 2] as string);
     ReflectApply(removeListenerOrig, emitter, [list[i + 2], list[i + 3]]);
     if (emitter.listenerCount(list[i + 2] as string) < before) released.listeners++;
@@ -198,6 +212,14 @@ function patchSockets(): void {
       record(ctx, Kind.Socket, this);
     }
     return ReflectApply(connectOrig, this, arguments);
+  };
+  // A shared connection's events belong to no request, not to the one that
+  // happened to open it (its callbacks would otherwise carry that request's
+  // context, and die with it).
+  const emitOrig = net.Socket.prototype.emit as (...a: unknown[]) => boolean;
+  (net.Socket.prototype as any).emit = function emit(this: any) {
+    if (this[kOwner] === SHARED && storage.getStore() !== undefined) return storage.exit(ReflectApply, emitOrig, this, arguments);
+    return ReflectApply(emitOrig, this, arguments);
   };
   // A socket one request connected and another writes to is a shared connection.
   const writeOrig = net.Socket.prototype.write as (...a: unknown[]) => boolean;
