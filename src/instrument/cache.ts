@@ -2,7 +2,7 @@ import crypto = require('node:crypto');
 import fs = require('node:fs');
 import os = require('node:os');
 import path = require('node:path');
-import { instrument } from './instrumenter';
+import { instrument, INSTRUMENT_FORMAT } from './instrumenter';
 
 /**
  * Instrumented sources cached on disk by content hash, so that a restart
@@ -27,7 +27,7 @@ export const transformStats: TransformStats = { files: 0, cached: 0, skipped: 0,
 export function instrumentCached(source: string, filename: string, isModule: boolean, cacheDir: string | null): string {
   const started = performance.now();
   try {
-    const key = crypto.createHash('sha256').update(`${version}\0${isModule}\0${filename}\0`).update(source).digest('hex').slice(0, 40);
+    const key = crypto.createHash('sha256').update(`${version}\0${INSTRUMENT_FORMAT}\0${isModule}\0${filename}\0`).update(source).digest('hex').slice(0, 40);
     const file = cacheDir ? path.join(cacheDir, `${key}.js`) : null;
     if (file) {
       try {

@@ -24,12 +24,19 @@ export function installInstrumentation(mode: InstrumentMode, cacheDir: string | 
   // Stack traces of instrumented code map back to the original positions.
   process.setSourceMapsEnabled(true);
 
+  const mod = Module as unknown as {
+    registerHooks?: (hooks: { load: (url: string, context: object, next: (url: string, context: object) => any) => any }) => void;
+    register?: (specifier: string, parentURL: string, options: { data: unknown }) => void;
+  };
   const proto = Module.prototype as unknown as { _compile: Compile };
   const compileOrig = proto._compile;
   proto._compile = function _compile(content, filename, ...rest) {
-    if (shouldInstrument(filename, mode)) {
+    // `require()` of an ES module (Node 20.19+, 22.12+) compiles it here with format
+    // 'module'; where registerHooks exists, its load hook has already rewritten it.
+    const isModule = rest[0] === 'module';
+    if (shouldInstrument(filename, mode) && !(isModule && typeof mod.registerHooks === 'function')) {
       try {
-        content = instrumentCached(content, filename, false, cacheDir);
+        content = instrumentCached(content, filename, isModule, cacheDir);
       } catch (err) {
         warnSkipped(filename, err);
       }
@@ -38,10 +45,6 @@ export function installInstrumentation(mode: InstrumentMode, cacheDir: string | 
   };
 
   initialize({ mode, cacheDir });
-  const mod = Module as unknown as {
-    registerHooks?: (hooks: { load: (url: string, context: object, next: (url: string, context: object) => any) => any }) => void;
-    register?: (specifier: string, parentURL: string, options: { data: unknown }) => void;
-  };
   if (typeof mod.registerHooks === 'function') {
     mod.registerHooks({ load: (url, context, nextLoad) => transformModule(url, nextLoad(url, context)) });
   } else if (typeof mod.register === 'function') {

@@ -2,7 +2,10 @@ import MagicString from 'magic-string';
 import { parseModule, parseScript } from 'meriyah';
 import { BARRIER_KEY } from '../runtime/barrier';
 import type { Node } from './scope';
-import { afterDirectives, FileInstrumenter, R } from './visitor';
+import { afterDirectives, FileInstrumenter, R, T } from './visitor';
+
+/** Changes whenever the shape of instrumented code changes (part of the cache key). */
+export const INSTRUMENT_FORMAT = 2;
 
 export interface Instrumented {
   code: string;
@@ -25,8 +28,11 @@ export function instrument(source: string, filename: string, isModule: boolean):
   const visitor = new FileInstrumenter(ms, source, program);
   visitor.run();
   if (visitor.writes === 0) return { code: source, writes: 0 };
+  // The module may declare its own `Symbol` (`var Symbol = root.Symbol` in lodash's
+  // packages) or even `globalThis`: reach the global object by a name it does not shadow.
+  const global = ['globalThis', 'global'].find((name) => !visitor.programDeclares(name)) ?? '(function () {}).constructor("return this")()';
   const prologue =
-    `;var ${R} = globalThis[Symbol.for(${JSON.stringify(BARRIER_KEY.description)})];` +
+    `;var ${R} = ${global}[${global}.Symbol.for(${JSON.stringify(BARRIER_KEY.description)})], ${T};` +
     (visitor.programNeedsScope() ? `var ${visitor.programScopeVar()} = ${R}.sc0();` : '');
   const at = afterDirectives(program.body as Node[]) ?? (hashbang === -1 ? 0 : hashbang);
   ms.prependRight(at, prologue); // before any rewrite that starts at the same position

@@ -5,12 +5,17 @@ import { analyzeScopes, children, FnScope, isFunction, Node, patternNames, Scope
 /**
  * What to insert, by node kind: one small handler per kind of write, all per
  * file state in one class (after istanbul-lib-instrument's visitor). Each
- * rewrite keeps the original text on the path taken while a request is open
- * (so that errors there map to their exact column) and adds a fast path,
- * chosen by one load of `R.a`, that does what the original did.
+ * rewrite only inserts text around the original, which stays in place and is
+ * evaluated once, on both paths (so that errors and functions in it keep
+ * their exact position in the source map, and nested rewrites never copy each
+ * other): a test of `R.a` before the receiver chooses between journaling the
+ * write and doing nothing more. The only copies are of identifiers and of
+ * "pure" computed keys (see isPureKey).
  */
 
 export const R = '__srs'; // the barrier, bound once per module
+/** Holds a receiver between its evaluation and the barrier's test (declared by the prologue). */
+export const T = `${R}_t`;
 const scopeVar = (fn: FnScope) => `${R}_s${fn.id}`;
 
 const MUTATORS = new Set([
@@ -51,7 +56,6 @@ export class FileInstrumenter {
 
   run(): void {
     this.walk(this.program);
-    this.declareScopeObjects();
     this.guardStatementStarts(this.program);
   }
 
@@ -80,10 +84,15 @@ export class FileInstrumenter {
     if (node.type === 'ChainExpression') this.chainDepth++;
     for (const child of children(node)) this.walk(child);
     if (node.type === 'ChainExpression') this.chainDepth--;
-    // Post-order: inner rewrites are in place before an outer one copies their text.
+    // Post-order: inner rewrites are in place before an outer one wraps them.
     this.handlers[node.type]?.(node);
     if (scope) {
-      if (scope.fn.node === node) this.fnStack.pop();
+      if (scope.fn.node === node) {
+        // Now, not after the walk: text a wrapped arrow body appends at its end
+        // must go inside whatever an enclosing rewrite appends at the same spot.
+        this.declareScopeObject(scope.fn);
+        this.fnStack.pop();
+      }
       this.scope = saved;
     }
   }
@@ -101,33 +110,73 @@ export class FileInstrumenter {
     return !!b && b.fresh && b.fn === this.fn;
   }
 
-  private text(node: Node): string {
-    return this.ms.slice(node.start, node.end);
+  /**
+   * Puts the barrier's test before a receiver, evaluating the receiver once
+   * and keeping its text in place (errors in it keep their exact position):
+   *   o          -> (R.a ? R.fn(o, …tail) : o)           (an identifier or this: no side effects to repeat)
+   *   <complex>  -> (T = <complex>, R.a ? R.fn(T, …tail) : T)
+   */
+  private guardReceiver(object: Node, fn: string, tail: string): void {
+    this.prefixed.add(object.start);
+    if (object.type === 'Identifier' || object.type === 'ThisExpression') {
+      this.ms.prependRight(object.start, `(${R}.a ? ${R}.${fn}(`);
+      this.ms.appendLeft(object.end, `${tail}) : ${this.source.slice(object.start, object.end)})`);
+      return;
+    }
+    const seq = object.type === 'SequenceExpression';
+    this.ms.prependRight(object.start, `(${T} = ${seq ? '(' : ''}`);
+    this.ms.appendLeft(object.end, `${seq ? ')' : ''}, ${R}.a ? ${R}.${fn}(${T}${tail}) : ${T})`);
   }
 
-  /** `o.k op= v` -> `(R.a ? R.j(o, "k", K) : o).k op= v`; computed keys go through R.jc and R.k. */
+  /**
+   * `o.k op= v`  -> `(R.a ? R.j(o, "k", K) : o).k op= v`
+   * `o[k] op= v` -> `(R.a ? R.jc(o, k, K) : o)[R.a ? R.k : k] op= v`   (k pure: names, literals, operators)
+   * `o[e] op= v` -> `R.kf(o, e, K)[R.k] op= v`                          (any other key: evaluated once)
+   * The key stays unconverted until the engine converts it, as the original does.
+   */
   private member(m: Node, kind: WriteKind): void {
     const { object, property } = m;
     if (object.type === 'Super' || property.type === 'PrivateIdentifier' || m.optional || this.chainDepth > 0) return;
     if (this.isFreshBase(object)) return;
-    const objText = this.text(object);
     this.writes++;
-    this.prefixed.add(object.start);
     if (!m.computed) {
-      this.ms.prependRight(object.start, `(${R}.a ? ${R}.j(`);
-      this.ms.appendLeft(object.end, `, ${JSON.stringify(property.name)}, ${kind}) : ${objText})`);
+      this.guardReceiver(object, 'j', `, ${JSON.stringify(property.name)}, ${kind}`);
       return;
     }
-    const keyText = this.text(property);
-    this.ms.prependRight(object.start, `(${R}.a ? ${R}.jc(`);
-    this.ms.overwrite(object.end, property.start, ', ');
-    this.ms.overwrite(property.end, m.end, `, ${kind}) : ${objText})[${R}.a ? ${R}.k : ${keyText}]`);
+    if (isPureKey(property)) {
+      this.guardReceiver(object, 'jc', `, ${this.source.slice(property.start, property.end)}, ${kind}`);
+      this.ms.prependRight(property.start, `${R}.a ? ${R}.k : `);
+      return;
+    }
+    // The object with its parentheses runs from the member's start to its "[".
+    const open = this.bracketAfter(object.end);
+    this.prefixed.add(m.start);
+    this.ms.prependRight(m.start, `${R}.kf(`);
+    this.ms.overwrite(open, open + 1, ', ');
+    this.ms.overwrite(m.end - 1, m.end, `, ${kind})[${R}.k]`);
+  }
+
+  /** Position of the "[" of a computed member, after its object's closing parentheses and comments. */
+  private bracketAfter(from: number): number {
+    const src = this.source;
+    let i = from;
+    while (i < src.length) {
+      const c = src[i];
+      if (c === '[') return i;
+      if (c === '/' && src[i + 1] === '*') i = src.indexOf('*/', i + 2) + 2;
+      else if (c === '/' && src[i + 1] === '/') i = src.indexOf('\n', i + 2) + 1;
+      else i++;
+    }
+    throw new Error('computed member without "["');
   }
 
   /** A variable some other function declared (module scope or captured): journal it by scope and name. */
-  private trackedVariable(name: string): string | undefined {
+  private trackedVariable(name: string, at: number): string | undefined {
     const b = this.scope.resolve(name);
     if (!b || b.kind === 'const' || b.kind === 'import' || b.fn === this.fn) return undefined;
+    // A closure in a parameter default cannot see the scope object its function's body declares.
+    const params: Node[] | undefined = b.fn.node.params;
+    if (params?.length && at >= params[0]!.start && at < params[params.length - 1]!.end) return undefined;
     b.fn.needsScopeObject = true;
     const scope = `(${scopeVar(b.fn)} ??= ${R}.sc0())`;
     return `${scope}, ${JSON.stringify(b.id)}, () => ${name}, ($) => { ${name} = $; }`;
@@ -135,7 +184,7 @@ export class FileInstrumenter {
 
   private variables(node: Node, names: string[], kind: WriteKind): void {
     const calls = names.flatMap((name) => {
-      const args = this.trackedVariable(name);
+      const args = this.trackedVariable(name, node.start);
       return args ? [`${R}.jv(${args}, ${kind})`] : [];
     });
     if (calls.length === 0) return;
@@ -157,47 +206,63 @@ export class FileInstrumenter {
     else if (n.argument.type === 'Identifier') this.variables(n, [n.argument.name], WriteKind.Delta);
   }
 
-  /** `o.push(a)` -> `(R.a ? R.call(o, "push", "o.push", a) : o.push(a))`: built-in mutators are journaled by identity. */
+  /**
+   * `o.push(a)` -> `(R.a ? R.m(o, "push", "o.push") : o).push(a)`: the call
+   * stays where it was, with its arguments evaluated once, in place. While a
+   * request is open R.m reads the method once and hands back a receiver whose
+   * method journals a built-in mutator (by identity) before calling it.
+   */
   private call(n: Node): void {
     const callee = n.callee;
     if (callee.type !== 'MemberExpression' || callee.computed || callee.optional || n.optional || this.chainDepth > 0) return;
     if (callee.object.type === 'Super' || callee.property.type !== 'Identifier' || !MUTATORS.has(callee.property.name)) return;
     if (this.isFreshBase(callee.object)) return;
-    const original = this.text(n);
-    const calleeText = this.source.slice(callee.start, callee.end);
-    const args = n.arguments.length ? `, ${this.ms.slice(n.arguments[0].start, n.arguments[n.arguments.length - 1].end)}` : '';
-    const objText = this.text(callee.object);
     this.writes++;
-    this.prefixed.add(n.start);
-    this.ms.overwrite(
-      n.start,
-      n.end,
-      `(${R}.a ? ${R}.call(${objText}, ${JSON.stringify(callee.property.name)}, ${JSON.stringify(calleeText.length > 80 ? callee.property.name : calleeText)}${args}) : ${original})`,
-    );
+    this.guardReceiver(callee.object, 'm', `, ${JSON.stringify(callee.property.name)}, ${JSON.stringify(calleeText(callee))}`);
   }
 
-  /** `var R_sN = …` at the top of every function whose variables inner functions write. */
-  private declareScopeObjects(): void {
-    const fns = new Set([...this.scopes.values()].map((s) => s.fn));
-    for (const fn of fns) {
-      const node = fn.node;
-      // The program's is declared by the instrumenter's prologue.
-      if (!fn.needsScopeObject || node.type === 'Program') continue;
-      const decl = `var ${scopeVar(fn)} = ${R}.a ? ${R}.sc() : null;`;
-      if (isFunction(node) && node.body.type !== 'BlockStatement') {
-        this.ms.prependLeft(node.body.start, `{ ${decl} return (`);
-        this.ms.appendLeft(node.body.end, '); }');
-      } else if (isFunction(node) || node.type === 'StaticBlock') {
-        const body: Node[] = node.type === 'StaticBlock' ? node.body : node.body.body;
-        const at = afterDirectives(body) ?? (node.type === 'StaticBlock' ? this.source.indexOf('{', node.start) + 1 : node.body.start + 1);
-        this.ms.appendLeft(at, decl);
-      }
+  /** `var R_sN = …` at the top of a function whose variables inner functions write. */
+  private declareScopeObject(fn: FnScope): void {
+    const node = fn.node;
+    // The program's is declared by the instrumenter's prologue.
+    if (!fn.needsScopeObject || node.type === 'Program') return;
+    const decl = `var ${scopeVar(fn)} = ${R}.a ? ${R}.sc() : null;`;
+    if (isFunction(node) && node.body.type !== 'BlockStatement') {
+      // An expression body, parenthesized or not: wrap everything between "=>" and the arrow's end.
+      const arrow = this.arrowEnd(node);
+      this.ms.appendLeft(arrow, ` { ${decl} return (`);
+      this.ms.appendLeft(node.end, '); }');
+    } else if (isFunction(node) || node.type === 'StaticBlock') {
+      const body: Node[] = node.type === 'StaticBlock' ? node.body : node.body.body;
+      const directives = afterDirectives(body);
+      const at = directives ?? (node.type === 'StaticBlock' ? this.source.indexOf('{', node.start) + 1 : node.body.start + 1);
+      // A directive may end without its semicolon ("use strict"\n let x …).
+      this.ms.appendLeft(at, directives === undefined ? decl : `;${decl}`);
     }
+  }
+
+  /** Position just after the "=>" of an arrow function. */
+  private arrowEnd(node: Node): number {
+    const src = this.source;
+    const params: Node[] = node.params;
+    let i = params.length ? params[params.length - 1]!.end : node.start;
+    while (i < node.body.start) {
+      if (src[i] === '=' && src[i + 1] === '>') return i + 2;
+      if (src[i] === '/' && src[i + 1] === '*') i = src.indexOf('*/', i + 2) + 2;
+      else if (src[i] === '/' && src[i + 1] === '/') i = src.indexOf('\n', i + 2) + 1;
+      else i++;
+    }
+    throw new Error('arrow function without "=>"');
   }
 
   /** Whether the program's own variables need a scope object (the prologue declares it). */
   programNeedsScope(): boolean {
     return this.scopes.get(this.program)!.fn.needsScopeObject;
+  }
+
+  /** Whether the program declares this name at its top level. */
+  programDeclares(name: string): boolean {
+    return this.scopes.get(this.program)!.bindings.has(name);
   }
 
   programScopeVar(): string {
@@ -213,4 +278,103 @@ export function afterDirectives(body: Node[]): number | undefined {
     else break;
   }
   return at;
+}
+
+/**
+ * A key that can be written twice (once per path, one runs): names, literals
+ * and operators on them, as in `arr[i + 1]`. It has no call, write, function,
+ * await or yield, so evaluating the copy is the same as the original and
+ * copies never nest. Its only errors are a name in its TDZ or an operator's
+ * TypeError (BigInt mixing), reported on the request path at the receiver.
+ */
+function isPureKey(n: Node): boolean {
+  switch (n.type) {
+    case 'Identifier':
+    case 'ThisExpression':
+      return true;
+    case 'Literal':
+      return !n.regex;
+    case 'UnaryExpression':
+      return n.operator !== 'delete' && isPureKey(n.argument);
+    case 'BinaryExpression':
+    case 'LogicalExpression':
+      return n.left.type !== 'PrivateIdentifier' && isPureKey(n.left) && isPureKey(n.right);
+    case 'ConditionalExpression':
+      return isPureKey(n.test) && isPureKey(n.consequent) && isPureKey(n.alternate);
+    case 'TemplateLiteral':
+      return n.expressions.every(isPureKey);
+    default:
+      return false;
+  }
+}
+
+const IV = '(intermediate value)';
+
+/**
+ * How V8 names a callee in "… is not a function" (its CallPrinter), so that
+ * the barrier's own error for a mutator-named call that is not a function
+ * reads exactly as the engine's would: `o.list.push`, `f(...).set`,
+ * `(a || b).add`, `this[#x].push`, `(intermediate value).push`.
+ */
+export function calleeText(node: Node): string {
+  const find = (n: Node): string => print(n) || IV;
+  const print = (n: Node): string => {
+    switch (n.type) {
+      case 'Identifier':
+        return n.name;
+      case 'ThisExpression':
+        return 'this';
+      case 'Super':
+        return 'super';
+      case 'Literal':
+        if (n.regex) return `/${n.regex.pattern}/${n.regex.flags}`;
+        if (typeof n.value === 'string') return `"${n.value}"`;
+        if (typeof n.value === 'number' || typeof n.value === 'boolean' || n.value === null) return String(n.value);
+        return '';
+      case 'TemplateLiteral':
+        return n.expressions.length === 0 ? `"${n.quasis[0].value.cooked}"` : n.expressions.map(find).join('');
+      case 'MemberExpression': {
+        const obj = find(n.object);
+        if (n.property.type === 'PrivateIdentifier') return `${obj}[#${n.property.name}]`;
+        if (!n.computed) return `${obj}${n.optional ? '?' : ''}.${n.property.name}`;
+        if (n.property.type === 'Literal' && typeof n.property.value === 'string') return `${obj}${n.optional ? '?' : ''}.${n.property.value}`;
+        return `${obj}${n.optional ? '?.' : ''}[${find(n.property)}]`;
+      }
+      case 'CallExpression':
+        return `${find(n.callee)}(...)`;
+      case 'TaggedTemplateExpression':
+        return `${find(n.tag)}(...)`;
+      case 'ArrayExpression':
+        return `[${n.elements.map((e: Node | null) => (e ? find(e) : '')).join(',')}]`;
+      case 'ObjectExpression':
+        return `{${n.properties.map(() => IV).join('')}}`;
+      case 'SequenceExpression':
+        return `(${n.expressions.map(find).join(' , ')})`;
+      case 'BinaryExpression':
+      case 'LogicalExpression': {
+        // A left-nested chain of one operator is one n-ary operation in V8.
+        const operands: Node[] = [];
+        let left: Node = n;
+        while ((left.type === 'BinaryExpression' || left.type === 'LogicalExpression') && left.operator === n.operator) {
+          operands.unshift(left.right);
+          left = left.left;
+        }
+        operands.unshift(left);
+        return `(${operands.map(find).join(` ${n.operator} `)})`;
+      }
+      case 'UnaryExpression': {
+        const space = n.operator === 'typeof' || n.operator === 'void' || n.operator === 'delete' ? ' ' : '';
+        return `(${n.operator}${space}${find(n.argument)})`;
+      }
+      case 'UpdateExpression':
+        return n.prefix ? `(${n.operator}${find(n.argument)})` : `(${find(n.argument)}${n.operator})`;
+      case 'AssignmentExpression':
+        return find(n.left);
+      case 'ConditionalExpression':
+        return IV + IV + IV;
+      default:
+        return ''; // new, functions, classes, await, yield, chains: V8 prints "(intermediate value)"
+    }
+  };
+  return find(node);
 }
