@@ -61,10 +61,6 @@ function state() { return { o }; }`,
   // --- proxies -------------------------------------------------------------------
   {
     name: 'Proxy traps: order and counts of set/get/deleteProperty/defineProperty/getOwnPropertyDescriptor/has',
-    todo: {
-      req: 'journal.ts propertyWrite reads the location through the Proxy (getOwnPropertyDescriptor, has/get traps) before the write',
-      reqload: 'journal.ts propertyWrite reads the location through the Proxy (getOwnPropertyDescriptor, has/get traps) before the write',
-    },
     src: `
 const log = [];
 const target = { a: 1 };
@@ -79,10 +75,6 @@ function state() { return { log, target }; }`,
   },
   {
     name: 'Proxy traps through built-in mutators (Object.assign, Reflect.set, defineProperty)',
-    todo: {
-      req: 'journal.ts reads the target through the Proxy before Object.assign/Reflect.set/defineProperty',
-      reqload: 'journal.ts reads the target through the Proxy before Object.assign/Reflect.set/defineProperty',
-    },
     src: `
 const log = [];
 const target = {};

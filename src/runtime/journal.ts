@@ -292,6 +292,13 @@ function ownedBy(ctx: RequestContext, obj: object): boolean {
   return (ctx as { req?: unknown }).req === obj || (ctx as { res?: unknown }).res === obj;
 }
 
+/**
+ * A Proxy is not journaled: reading it to journal would call its traps, which
+ * the program can observe. Its handler's own writes are journaled where the
+ * handler is instrumented.
+ */
+const isProxy = (require('node:util') as typeof import('node:util')).types.isProxy;
+
 export function propertyWrite(obj: unknown, key: PropertyKey, kind: WriteKind): void {
   if (!isObject(obj)) return;
   if (Array.isArray(obj)) return arrayWrite(obj, WriteKind.Mutate, 0);
@@ -300,7 +307,7 @@ export function propertyWrite(obj: unknown, key: PropertyKey, kind: WriteKind): 
   let loc = keys?.get(key);
   const writer = currentWriter();
   if (loc === undefined) {
-    if (writer === null || ownedBy(writer, obj)) return;
+    if (writer === null || ownedBy(writer, obj) || isProxy(obj)) return;
     const desc = getOwnPropertyDescriptor(obj, key);
     if (desc !== undefined && (desc.get !== undefined || desc.set !== undefined)) return; // accessor: its setter's writes are what count
     loc = new PropertyLocation(obj, key);
@@ -355,7 +362,7 @@ export function arrayWrite(arr: unknown[], kind: WriteKind.Append | WriteKind.Mu
   let loc = arrayIndex.get(arr);
   const writer = currentWriter();
   if (loc === undefined) {
-    if (writer === null) return;
+    if (writer === null || isProxy(arr)) return;
     loc = new ArrayLocation(arr);
     arrayIndex.set(arr, loc);
   }
