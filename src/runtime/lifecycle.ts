@@ -15,8 +15,19 @@ import { hasPendingWork } from './resources';
 let active = 0;
 const ended = new WeakSet<RequestContext>();
 
+/**
+ * Recovered contexts that may still run code (a promise continuation that
+ * was already queued): their writes must still reach the barrier, which
+ * refuses them, so the fast path stays off until the context is collected.
+ */
+let recoveredAlive = 0;
+const collected = new FinalizationRegistry<void>(() => {
+  recoveredAlive--;
+  updateFlag();
+});
+
 function updateFlag(): void {
-  barrier.a = active > 0 || journalsOpen() > 0;
+  barrier.a = active > 0 || journalsOpen() > 0 || recoveredAlive > 0;
 }
 
 export function contextOpened(): void {
@@ -44,7 +55,9 @@ export function contextEnded(ctx: RequestContext): void {
 }
 
 /** A recovered context is over at once: its journal was rolled back. */
-export function contextRecovered(): void {
+export function contextRecovered(ctx: RequestContext): void {
+  recoveredAlive++;
+  collected.register(ctx, undefined);
   updateFlag();
 }
 

@@ -3,6 +3,7 @@ import { describeError, emitEvent } from '../telemetry/events';
 import type { Config } from './config';
 import { ContextState, ownerOf, RequestContext } from './context';
 import { escalate } from './escalate';
+import { suppressedCount, suppressFollowUp } from './followup';
 import { exitCodes } from './errors';
 import { DateNow, EventEmitterPrototypeOn, hrtimeBigint, processExit, ReflectApply } from './primordials';
 import { rollback } from './journal';
@@ -18,12 +19,11 @@ import { release } from './resources';
 export type CrashKind = 'uncaughtException' | 'unhandledRejection';
 
 let recoveries = 0;
-let suppressedTotal = 0;
 let budgetTimes: number[] = [];
 let config: Config;
 
 export function stats(): { recoveries: number; suppressed: number } {
-  return { recoveries, suppressed: suppressedTotal };
+  return { recoveries, suppressed: suppressedCount() };
 }
 
 function withinBudget(now: number): boolean {
@@ -51,7 +51,7 @@ function recover(ctx: RequestContext, err: unknown, crash: CrashKind): void {
   // request's own 'finish'/'close' listeners must not run any more.
   const released = release(ctx);
   const response = ctx.isolate(err);
-  contextRecovered();
+  contextRecovered(ctx);
   recoveries++;
   const durationUs = Number(hrtimeBigint() - started) / 1000;
   emitEvent('srs.recovery', {
@@ -81,9 +81,7 @@ function onCrash(err: unknown, crash: CrashKind): void {
     if (ctx === undefined) {
       escalate('unowned-crash', err, { crash });
     } else if (ctx.state === ContextState.Dead) {
-      ctx.suppressed++;
-      suppressedTotal++;
-      emitEvent('srs.suppressed', { request: ctx.describe(), crash, error: describeError(err), suppressed: ctx.suppressed });
+      suppressFollowUp(ctx, err, crash);
     } else {
       recover(ctx, err, crash);
     }

@@ -3,7 +3,8 @@ import fs = require('node:fs');
 import http = require('node:http');
 import net = require('node:net');
 import timers = require('node:timers');
-import { ContextState, RequestContext, storage } from './context';
+import { ContextState, RequestContext, runIn, storage } from './context';
+import { suppressFollowUp } from './followup';
 import { ArrayPrototypePush, ReflectApply } from './primordials';
 
 /**
@@ -107,11 +108,49 @@ function servesAnotherContext(socket: any, ctx: RequestContext): boolean {
  * those would wedge the connection for everyone.
  */
 function keepsListeners(emitter: unknown, ctx: RequestContext): boolean {
+  // Only listeners on long-lived emitters are taken away. An emitter the
+  // request created itself (a library's per-connection socket wrapper, a
+  // stream) keeps them: it is destroyed or collected with the request, and
+  // its close chain must still reach whoever tracks it (engine.io's client
+  // list, a database client's reconnect logic).
+  if (bornIn.get(emitter as object) === ctx) return true;
   if (!(emitter instanceof net.Socket)) return false;
   const owner = (emitter as any)[kOwner];
   if (owner === ctx) return false;
   const own = ctx as { req?: { socket?: unknown }; socket?: unknown };
   return emitter !== own.req?.socket && emitter !== own.socket;
+}
+
+type Listener = ((...args: unknown[]) => unknown) & { listener?: (...args: unknown[]) => unknown };
+
+/**
+ * A listener the recovered request added to an emitter it created stays (see
+ * keepsListeners), but runs from now on in the recovered request's context,
+ * whoever emits: its writes to shared state are refused there, and whatever it
+ * throws is a follow-up error of that request, swallowed so that the request
+ * whose code emitted (a broadcast reaching a dead connection) goes on.
+ */
+function confine(emitter: EventEmitter, event: string | symbol, recorded: Listener, ctx: RequestContext): void {
+  const events = (emitter as unknown as { _events?: Record<string | symbol, Listener | Listener[]> })._events;
+  const current = events?.[event];
+  if (current === undefined) return;
+  const once = typeof recorded.listener === 'function' ? recorded.listener : undefined;
+  const wrapper: Listener = function (this: EventEmitter) {
+    if (once !== undefined) ReflectApply(removeListenerOrig, this, [event, wrapper]);
+    try {
+      return runIn(ctx, once ?? recorded, this, arguments);
+    } catch (err) {
+      suppressFollowUp(ctx, err, 'listener');
+      return undefined;
+    }
+  };
+  // removeListener(original) and listeners() still see the original.
+  wrapper.listener = once ?? recorded;
+  if (current === recorded) events![event] = wrapper;
+  else if (Array.isArray(current)) {
+    const at = current.indexOf(recorded);
+    if (at !== -1) current[at] = wrapper;
+  }
 }
 
 /** Cancels everything ctx still owns, listeners first so no teardown event reaches its code. */
@@ -123,7 +162,11 @@ export function release(ctx: RequestContext): Released {
   for (let i = 0; i < list.length; i += STRIDE) {
     if (list[i] !== Kind.Listener) continue;
     const emitter = list[i + 1] as EventEmitter;
-    if (keepsListeners(emitter, ctx)) continue;
+    if (keepsListeners(emitter, ctx)) {
+      // A shared connection's listeners serve everyone: not confined to the dead request.
+      if (bornIn.get(emitter) === ctx && (emitter as any)[kOwner] !== SHARED) confine(emitter, list[i + 2] as string | symbol, list[i + 3] as Listener, ctx);
+      continue;
+    }
     const before = emitter.listenerCount(list[i + 2] as string);
     ReflectApply(removeListenerOrig, emitter, [list[i + 2], list[i + 3]]);
     if (emitter.listenerCount(list[i + 2] as string) < before) released.listeners++;
@@ -181,6 +224,19 @@ function patchSchedulers(): void {
   globalThis.setTimeout = wrappedTimeout;
   globalThis.setInterval = wrappedInterval;
   globalThis.setImmediate = wrappedImmediate;
+}
+
+/** Emitters created while a request was current: emitter -> that request. */
+const bornIn = new WeakMap<object, RequestContext>();
+
+function patchEmitterBirth(): void {
+  const ee = EventEmitter as unknown as { init: (this: object, ...args: unknown[]) => unknown };
+  const initOrig = ee.init;
+  ee.init = function init(this: object) {
+    const ctx = liveContext();
+    if (ctx !== undefined) bornIn.set(this, ctx);
+    return ReflectApply(initOrig, this, arguments);
+  };
 }
 
 function patchListeners(): void {
@@ -263,6 +319,7 @@ export function installResourceTracking(): void {
   if (installed) return;
   installed = true;
   patchSchedulers();
+  patchEmitterBirth();
   patchListeners();
   patchSockets();
   patchFileStreams();
