@@ -29,7 +29,6 @@ function errorBody(err: unknown): string {
 }
 
 class HttpRequestContext extends RequestContext {
-  private ended = false;
   // Read when the request arrives: routers rewrite req.url, and a destroyed socket forgets its peer.
   private readonly method: string | undefined;
   private readonly url: string | undefined;
@@ -88,7 +87,6 @@ class HttpRequestContext extends RequestContext {
 const RAW_500 = 'HTTP/1.1 500 Internal Server Error\r\nConnection: close\r\nContent-Length: 0\r\n\r\n';
 
 class UpgradeContext extends RequestContext {
-  private ended = false;
   private readonly url: string | undefined;
   private readonly remoteAddress: string | undefined;
   constructor(

@@ -36,6 +36,8 @@ export abstract class RequestContext {
   /** Record count at which resources.ts next prunes spent entries. */
   pruneAt = 64;
   readonly id = ++lastId;
+  /** Its response (or connection) is over; its journal waits for its last callbacks. */
+  ended = false;
 
   /** What the recovery event says about the unit; built only when needed. */
   abstract describe(): RequestInfo;

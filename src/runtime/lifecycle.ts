@@ -1,6 +1,6 @@
 import { barrier } from './barrier';
 import { ContextState, RequestContext } from './context';
-import { commit, journalsOpen, setJournalOpenedHook } from './journal';
+import { commit, journalSize, journalsOpen, setJournalOpenedHook } from './journal';
 import { setImmediateOrig, setTimeoutOrig } from './primordials';
 import { hasPendingWork } from './resources';
 
@@ -13,7 +13,6 @@ import { hasPendingWork } from './resources';
  */
 
 let active = 0;
-const ended = new WeakSet<RequestContext>();
 
 /**
  * Recovered contexts that may still run code (a promise continuation that
@@ -46,12 +45,24 @@ function check(ctx: RequestContext, delay: number): void {
   setTimeoutOrig(() => check(ctx, Math.min(delay * 2, 5000)), delay).unref();
 }
 
+// One immediate per turn of the event loop checks every context that ended in it.
+let toCheck: RequestContext[] = [];
+function checkEnded(): void {
+  const batch = toCheck;
+  toCheck = [];
+  for (const ctx of batch) check(ctx, 10);
+}
+function scheduleCheck(ctx: RequestContext): void {
+  if (toCheck.push(ctx) === 1) setImmediateOrig(checkEnded);
+}
+
 /** The unit's response or connection is over; called once per context. */
 export function contextEnded(ctx: RequestContext): void {
   active--;
-  ended.add(ctx);
-  if (ctx.state === ContextState.Dead) return updateFlag();
-  setImmediateOrig(() => check(ctx, 10));
+  ctx.ended = true;
+  // Most requests write no long-lived state: no journal, nothing to commit.
+  if (ctx.state === ContextState.Dead || journalSize(ctx) === 0) return updateFlag();
+  scheduleCheck(ctx);
 }
 
 /** A recovered context is over at once: its journal was rolled back. */
@@ -64,5 +75,5 @@ export function contextRecovered(ctx: RequestContext): void {
 // Late work (a write after the response ended) re-opens a journal: commit it too.
 setJournalOpenedHook((ctx) => {
   barrier.a = true;
-  if (ended.has(ctx)) setImmediateOrig(() => check(ctx, 10));
+  if (ctx.ended) scheduleCheck(ctx);
 });
