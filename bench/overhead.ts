@@ -4,7 +4,7 @@
  * The same three apps (bare node:http, Express 5, Fastify 5; bench/apps/)
  * run under `node` and under `srs run`, side by side in one run, loaded by
  * autocannon over loopback. This machine is noisy (rounds of one server swing
- * by up to ±30 %), so the benchmark
+ * by up to ±30 %, and other processes share its two cores), so the benchmark
  *
  *  - pins the servers to one core and itself (the load generator) to another
  *    when taskset is available and there are at least two cores;
@@ -12,39 +12,22 @@
  *  - interleaves the measured rounds node/srs in ABBA order, and reports
  *    medians over the rounds;
  *  - reports, besides requests/s, the server's CPU time per request (user+sys
- *    from /proc/<pid>/stat around each round), which is much steadier.
+ *    from /proc/<pid>/stat around each round), which is much steadier;
+ *  - measures how much CPU other processes used during each round (from
+ *    /proc/stat), waits for them to calm down before a round, measures a
+ *    disturbed round again, and summarizes the clean rounds.
  *
  * The bench runs the servers with its own Node (process.execPath), so running
- * it under Node 24 measures Node 24.
- *
- *   node dist/bench/overhead.js [--quick] [--rounds N] [--duration S] [--warmup S]
- *        [--connections N] [--pipelining N] [--apps plain-http,express,fastify]
- *        [--server-cpu N] [--client-cpu N] [--no-pin] [--out FILE | --no-write]
+ * it under Node 24 measures Node 24. `--help` lists the options.
  */
-import { spawnSync } from 'node:child_process';
 import fs = require('node:fs');
 import os = require('node:os');
 import path = require('node:path');
 import { request, startServer, type ServerProcess } from '../src/cli/server-process';
-
-// --- autocannon (no bundled types) ------------------------------------------
-
-interface CannonResult {
-  duration: number; // seconds
-  errors: number;
-  timeouts: number;
-  non2xx: number;
-  requests: { total: number; average: number };
-  latency: { p50: number; p99: number };
-}
-interface CannonOptions {
-  url: string;
-  connections: number;
-  pipelining: number;
-  duration: number;
-}
-type Autocannon = (opts: CannonOptions, cb: (err: Error | null, result: CannonResult) => void) => { stop(): void };
-const autocannon = require('autocannon') as Autocannon;
+import { cannon } from './lib/cannon';
+import { canPin, cpuSeconds, pause, pin, QUIET, waitForQuiet, withOtherLoad } from './lib/cpu';
+import { fixed, int, median, srsRevision } from './lib/report';
+import { live, stopAll, stopOnSignals } from './lib/servers';
 
 // --- options -----------------------------------------------------------------
 
@@ -165,97 +148,7 @@ function parseOptions(argv: string[], env: NodeJS.ProcessEnv): Options {
   };
 }
 
-// --- processes: CPU time and pinning ------------------------------------------
-
-const clockTicks = (() => {
-  const r = spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' });
-  const n = Number(r.stdout?.trim());
-  return r.status === 0 && Number.isInteger(n) && n > 0 ? n : 100;
-})();
-
-/** user+sys CPU seconds of a process (all its threads), or NaN without /proc. */
-function cpuSeconds(pid: number): number {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // The command name (field 2) is in parentheses and may contain spaces.
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    // fields[0] is field 3 (state); utime and stime are fields 14 and 15.
-    return (Number(fields[11]) + Number(fields[12])) / clockTicks;
-  } catch {
-    return NaN;
-  }
-}
-
-/** Non-idle CPU seconds of the whole machine, summed over its cores, or NaN without /proc. */
-function machineBusySeconds(): number {
-  try {
-    const line = fs.readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]!;
-    // cpu user nice system idle iowait irq softirq steal ...
-    const [user, nice, system, , , irq, softirq, steal] = line.trim().split(/\s+/).slice(1).map(Number);
-    return (user! + nice! + system! + irq! + softirq! + (steal ?? 0)) / clockTicks;
-  } catch {
-    return NaN;
-  }
-}
-
-/** CPU seconds of this process and of every server it started. */
-function ownCpuSeconds(): number {
-  const { user, system } = process.cpuUsage();
-  let total = (user + system) / 1e6;
-  for (const s of live) total += cpuSeconds(s.child.pid!);
-  return total;
-}
-
-/**
- * Measures what else runs on the machine (other processes' CPU, in cores)
- * while fn runs: the cores are shared, so a round with a busy neighbour is
- * not comparable with one without.
- */
-async function withOtherLoad<T>(fn: () => Promise<T>): Promise<{ value: T; other: number }> {
-  const machine0 = machineBusySeconds();
-  const own0 = ownCpuSeconds();
-  const t0 = process.hrtime.bigint();
-  const value = await fn();
-  const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
-  const other = (machineBusySeconds() - machine0 - (ownCpuSeconds() - own0)) / seconds;
-  return { value, other: Math.max(0, other) };
-}
-
-/** Waits (bounded) until other processes use less than `threshold` cores; returns the seconds waited. */
-async function waitForQuiet(maxSeconds: number, threshold = 0.25): Promise<number> {
-  const started = Date.now();
-  while (Date.now() - started < maxSeconds * 1000) {
-    const { other } = await withOtherLoad(() => pause(500));
-    if (!(other >= threshold)) break; // NaN (no /proc) counts as quiet
-  }
-  return (Date.now() - started) / 1000;
-}
-
-function canPin(): boolean {
-  if (os.cpus().length < 2 || process.platform !== 'linux') return false;
-  return spawnSync('taskset', ['-p', String(process.pid)], { stdio: 'ignore' }).status === 0;
-}
-
-/** Pins every thread of pid (threads it creates later inherit it). */
-function pin(pid: number, cpu: number): void {
-  const r = spawnSync('taskset', ['-a', '-p', '-c', String(cpu), String(pid)], { encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`taskset failed for pid ${pid}: ${r.stderr}`);
-}
-
 // --- servers -------------------------------------------------------------------
-
-const live = new Set<ServerProcess>();
-
-async function stopAll(): Promise<void> {
-  const servers = [...live];
-  live.clear();
-  await Promise.all(servers.map((s) => s.stop()));
-}
-
-function onSignal(signal: NodeJS.Signals): void {
-  process.stderr.write(`\noverhead: ${signal}, stopping servers\n`);
-  void stopAll().finally(() => process.exit(130));
-}
 
 const routePath = '/users/42';
 
@@ -270,7 +163,7 @@ async function launch(app: string, mode: Mode, opts: Options): Promise<Server> {
   const proc = await startServer({ mode, entry, env: { NODE_ENV: 'production' }, timeoutMs: 20_000 });
   live.add(proc);
   if (opts.pin) pin(proc.child.pid!, opts.serverCpu);
-  const reply = await request(proc.port, routePath);
+  const reply = await request(proc.port, routePath, { timeoutMs: 15_000 });
   const expected = JSON.stringify({ id: '42', name: 'user 42', active: true, roles: ['reader'] });
   if (reply.status !== 200 || reply.body !== expected) {
     throw new Error(`${app} under ${mode}: unexpected reply ${JSON.stringify(reply)}\n${proc.stderr()}`);
@@ -293,21 +186,6 @@ interface Sample {
   other: number;
 }
 
-function cannon(opts: CannonOptions, hardLimitMs: number): Promise<CannonResult> {
-  return new Promise((resolve, reject) => {
-    let instance: { stop(): void } | undefined = undefined;
-    const guard = setTimeout(() => {
-      instance?.stop();
-      reject(new Error(`autocannon did not finish within ${hardLimitMs} ms`));
-    }, hardLimitMs);
-    instance = autocannon(opts, (err, result) => {
-      clearTimeout(guard);
-      if (err) reject(err);
-      else resolve(result);
-    });
-  });
-}
-
 async function load(server: Server, seconds: number, opts: Options): Promise<Sample> {
   const pid = server.proc.child.pid!;
   const cpuBefore = cpuSeconds(pid);
@@ -322,7 +200,12 @@ async function load(server: Server, seconds: number, opts: Options): Promise<Sam
     throw new Error(`${server.app} under ${server.mode} exited during the run\n${server.proc.stderr()}`);
   }
   const requests = result.requests.total;
-  if (!(requests > 0)) throw new Error(`${server.app} under ${server.mode}: no request completed`);
+  if (!(requests > 0)) {
+    // Starved by other processes: the round is not clean and gets measured
+    // again. On a quiet machine, a server that answers nothing is a bug.
+    if (!(other >= QUIET)) throw new Error(`${server.app} under ${server.mode}: no request completed`);
+    return { rps: 0, requests: 0, cpuUsPerReq: NaN, busy: cpu / result.duration, p50: NaN, p99: NaN, bad: result.errors + result.timeouts + result.non2xx, other };
+  }
   return {
     rps: requests / result.duration,
     requests,
@@ -339,29 +222,22 @@ function describe(s: Sample): string {
   return `${int(s.rps)} req/s, ${fixed(s.cpuUsPerReq, 1)} µs CPU/req, server busy ${Math.round(s.busy * 100)} %, other load ${fixed(s.other, 2)} cores`;
 }
 
-const pause = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-
-/** Which SRS is measured: the package version and, in a git checkout, the commit. */
-function srsRevision(): string {
-  const root = path.join(__dirname, '..', '..');
-  const { version } = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')) as { version: string };
-  const git = spawnSync('git', ['describe', '--always', '--dirty'], { cwd: root, encoding: 'utf8' });
-  const rev = git.status === 0 ? git.stdout.trim() : process.env.BENCH_SRS_REV;
-  return rev ? `srs ${version} (${rev})` : `srs ${version}`;
-}
-
 // --- statistics and report -------------------------------------------------------
 
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+type Pair = Record<Mode, Sample>;
+
+/** A pair measured while other processes left the cores alone. */
+const isClean = (pair: Pair) => !(Math.max(pair.node.other, pair.srs.other) >= QUIET);
+
+/** The pairs the summary uses: the clean ones when there are enough of them, else all. */
+function usable(pairs: Pair[]): { used: Pair[]; clean: number } {
+  // A starved round (no request completed) has nothing to summarize.
+  const measured = pairs.filter((p) => p.node.requests > 0 && p.srs.requests > 0);
+  const clean = measured.filter(isClean);
+  return { used: clean.length >= Math.max(2, Math.ceil(pairs.length / 2)) || measured.length === 0 ? clean : measured, clean: clean.length };
 }
 
-const int = (n: number) => Math.round(n).toLocaleString('en-US');
-const fixed = (n: number, digits: number) => (Number.isFinite(n) ? n.toFixed(digits) : 'n/a');
-
-function report(opts: Options, results: Map<string, Record<Mode, Sample[]>>, pinned: boolean, startedAt: Date, tally: Tally): string {
+function report(opts: Options, results: Map<string, Pair[]>, pinned: boolean, startedAt: Date, tally: Tally): string {
   const cpus = os.cpus();
   const model = cpus[0]?.model.trim() ?? 'unknown CPU';
   const placement =
@@ -379,9 +255,13 @@ function report(opts: Options, results: Map<string, Record<Mode, Sample[]>>, pin
   lines.push('| app | node req/s | srs req/s | ratio | node µs CPU/req | srs µs CPU/req | CPU ratio |');
   lines.push('|---|---:|---:|---:|---:|---:|---:|');
   const missed: string[] = [];
-  for (const [app, samples] of results) {
-    const rps = { node: median(samples.node.map((s) => s.rps)), srs: median(samples.srs.map((s) => s.rps)) };
-    const cpu = { node: median(samples.node.map((s) => s.cpuUsPerReq)), srs: median(samples.srs.map((s) => s.cpuUsPerReq)) };
+  const contaminated: string[] = [];
+  for (const [app, pairs] of results) {
+    const { used } = usable(pairs);
+    if (used.length === pairs.length && !pairs.every(isClean)) contaminated.push(APPS[app]!.label);
+    const med = (m: Mode, f: (s: Sample) => number) => median(used.map((p) => f(p[m])));
+    const rps = { node: med('node', (s) => s.rps), srs: med('srs', (s) => s.rps) };
+    const cpu = { node: med('node', (s) => s.cpuUsPerReq), srs: med('srs', (s) => s.cpuUsPerReq) };
     const ratio = rps.srs / rps.node;
     if (ratio < 0.95) missed.push(APPS[app]!.label);
     lines.push(
@@ -391,44 +271,51 @@ function report(opts: Options, results: Map<string, Record<Mode, Sample[]>>, pin
   }
   lines.push('');
   lines.push(
-    'Medians over the rounds. ratio = srs / node requests/s (higher is better); CPU ratio = srs / node ' +
+    `Medians over the rounds in which other processes used less than ${QUIET} cores ("clean" rounds below; all rounds ` +
+      'when fewer than half were clean). ratio = srs / node requests/s (higher is better); CPU ratio = srs / node ' +
       'server CPU time (user+sys) per request (lower is better). ' +
-      `Target srs ≥ 0.95 × node requests/s: ${missed.length === 0 ? 'met by every app' : `missed by ${missed.join(', ')}`}.`,
+      `Target srs ≥ 0.95 × node requests/s: ${missed.length === 0 ? 'met by every app' : `missed by ${missed.join(', ')}`}.` +
+      (contaminated.length > 0 ? ` **Too few clean rounds for ${contaminated.join(', ')}: their numbers include rounds disturbed by other processes.**` : ''),
   );
   lines.push('');
-  lines.push('Spread (each round measures node and srs back to back, so per-round ratios pair them):');
+  lines.push(
+    `Spread (each round measures node and srs ${opts.concurrent ? 'at the same time' : 'back to back'}, so per-round ratios pair them; ` +
+      'over the same rounds as above):',
+  );
   lines.push('');
-  lines.push('| app | paired req/s ratio, median (min–max) | paired CPU ratio, median (min–max) | server busy node / srs | p99 ms node / srs | other load, cores median (max) | failed requests |');
-  lines.push('|---|---:|---:|---:|---:|---:|---:|');
-  for (const [app, samples] of results) {
-    const pairs = samples.node.map((n, i) => ({ rps: samples.srs[i]!.rps / n.rps, cpu: samples.srs[i]!.cpuUsPerReq / n.cpuUsPerReq }));
+  lines.push('| app | clean rounds | paired req/s ratio, median (min–max) | paired CPU ratio, median (min–max) | server busy node / srs | p99 ms node / srs | other load, cores median (max) | failed requests |');
+  lines.push('|---|---:|---:|---:|---:|---:|---:|---:|');
+  for (const [app, pairs] of results) {
+    const { used, clean } = usable(pairs);
     const range = (xs: number[]) => `${fixed(median(xs), 3)} (${fixed(Math.min(...xs), 3)}–${fixed(Math.max(...xs), 3)})`;
-    const busy = (m: Mode) => `${Math.round(median(samples[m].map((s) => s.busy)) * 100)} %`;
-    const p99 = (m: Mode) => fixed(median(samples[m].map((s) => s.p99)), 0);
-    const all = [...samples.node, ...samples.srs];
-    const bad = all.reduce((sum, s) => sum + s.bad, 0);
+    const busy = (m: Mode) => `${Math.round(median(used.map((p) => p[m].busy)) * 100)} %`;
+    const p99 = (m: Mode) => fixed(median(used.map((p) => p[m].p99)), 0);
+    const all = used.flatMap((p) => [p.node, p.srs]);
+    const bad = pairs.reduce((sum, p) => sum + p.node.bad + p.srs.bad, 0);
     const other = all.map((s) => s.other);
     lines.push(
-      `| ${APPS[app]!.label} | ${range(pairs.map((p) => p.rps))} | ${range(pairs.map((p) => p.cpu))} | ` +
+      `| ${APPS[app]!.label} | ${clean} of ${pairs.length} | ${range(used.map((p) => p.srs.rps / p.node.rps))} | ` +
+        `${range(used.map((p) => p.srs.cpuUsPerReq / p.node.cpuUsPerReq))} | ` +
         `${busy('node')} / ${busy('srs')} | ${p99('node')} / ${p99('srs')} | ${fixed(median(other), 2)} (${fixed(Math.max(...other), 2)}) | ${bad} |`,
     );
   }
   lines.push('');
   lines.push(
     '"server busy" is server CPU time per wall-clock second (1 core = 100 %); "other load" is CPU that other ' +
-      'processes on the machine used during a round, which skews it' +
+      'processes on the machine used during a round' +
       (opts.waitQuiet > 0
-        ? `; before each pair the bench waited up to ${opts.waitQuiet} s for it to drop (${Math.round(tally.waited)} s in all), ` +
-          `and measured a pair again, up to ${ATTEMPTS} times, when it reached ${NOISY_PAIR} cores (${tally.retried} times).`
+        ? `; before each round the bench waited up to ${opts.waitQuiet} s for it to drop (${Math.round(tally.waited)} s in all), ` +
+          `and measured a round again, up to ${ATTEMPTS} times, when it was not clean (${tally.retried} times).`
         : '.'),
   );
   lines.push('');
-  lines.push('Rounds (req/s, µs CPU/req):');
+  lines.push('Rounds (req/s / µs CPU/req; * = not clean):');
   lines.push('');
-  for (const [app, samples] of results) {
-    const row = (m: Mode) => samples[m].map((s) => `${int(s.rps)} / ${fixed(s.cpuUsPerReq, 1)}`).join(' · ');
-    lines.push(`- ${APPS[app]!.label} node: ${row('node')}`);
-    lines.push(`- ${APPS[app]!.label} srs: ${row('srs')}`);
+  for (const [app, pairs] of results) {
+    for (const mode of MODES) {
+      const row = pairs.map((p) => `${int(p[mode].rps)} / ${fixed(p[mode].cpuUsPerReq, 1)}${isClean(p) ? '' : '*'}`).join(' · ');
+      lines.push(`- ${APPS[app]!.label} ${mode}: ${row}`);
+    }
   }
   lines.push('');
   return lines.join('\n');
@@ -436,8 +323,6 @@ function report(opts: Options, results: Map<string, Record<Mode, Sample[]>>, pin
 
 // --- main ------------------------------------------------------------------------
 
-/** Other load (cores) above which a pair is measured again. */
-const NOISY_PAIR = 0.5;
 const ATTEMPTS = 3;
 
 interface Tally {
@@ -474,8 +359,7 @@ async function main(): Promise<void> {
     void stopAll().finally(() => process.exit(1));
   }, worst * 1000);
   deadline.unref();
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
+  stopOnSignals('overhead');
 
   const pinned = opts.pin && canPin();
   if (opts.pin && !pinned) log('overhead: taskset or a second core is missing; running unpinned');
@@ -496,8 +380,8 @@ async function main(): Promise<void> {
         await pause(300);
       }
     }
-    const results = new Map<string, Record<Mode, Sample[]>>();
-    for (const app of opts.apps) results.set(app, { node: [], srs: [] });
+    const results = new Map<string, Pair[]>();
+    for (const app of opts.apps) results.set(app, []);
     const tally: Tally = { waited: 0, retried: 0 };
     for (let round = 0; round < opts.rounds; round++) {
       for (const [appIndex, app] of opts.apps.entries()) {
@@ -511,13 +395,12 @@ async function main(): Promise<void> {
             tally.waited += waited;
           }
           byMode = await measurePair(servers.get(app)!, order, opts);
-          const noisy = Math.max(byMode.node.other, byMode.srs.other) >= NOISY_PAIR;
-          if (!noisy || opts.waitQuiet === 0 || attempt === ATTEMPTS) break;
+          if (isClean(byMode) || opts.waitQuiet === 0 || attempt === ATTEMPTS) break;
           tally.retried++;
           log(`round ${round + 1}/${opts.rounds} ${app}: other processes used the CPU, measuring the pair again`);
         }
+        results.get(app)!.push(byMode!);
         for (const mode of MODES) {
-          results.get(app)![mode].push(byMode![mode]);
           log(`round ${round + 1}/${opts.rounds} ${app} ${mode}: ${describe(byMode![mode])}`);
         }
       }
