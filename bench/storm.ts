@@ -1484,8 +1484,11 @@ function chart(runs: RunResult[], ctx: Context): string {
         (verdict.equal ? '= oracle' : verdict.short === 'corrupted' ? 'corrupted' : verdict.short === 'lost' ? 'lost' : '≠ oracle') +
         (row.setup.supervised ? ` · ${int(r.restarts)} restarts` : '') +
         (row.setup.key === 'srs' ? ` · ${r.recoveries.length} recoveries, p99 ${int(percentile(r.recoveries, 99))} µs` : '');
+    // About 0.58 em per character in a sans-serif face: shrink a title that would not fit.
+    const chars = `${i + 1}. ${row.setup.label} — ${summary}`.length;
+    const titleSize = Math.max(9, Math.min(13, Math.floor((plotW / (chars * 0.58)) * 10) / 10));
     o.push(
-      `<text x="${left}" y="${y0 - 10}" font-size="13" xml:space="preserve"><tspan font-weight="bold" fill="${color}">${i + 1}. ${esc(row.setup.label)}</tspan>` +
+      `<text x="${left}" y="${y0 - 10}" font-size="${titleSize}" xml:space="preserve"><tspan font-weight="bold" fill="${color}">${i + 1}. ${esc(row.setup.label)}</tspan>` +
         `<tspan fill="#333"> — ${esc(summary)}</tspan></text>`,
     );
     o.push(`<rect x="${left}" y="${y0}" width="${plotW}" height="${panelH}" fill="#fafafa" stroke="#d1d5db"/>`);
