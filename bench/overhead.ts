@@ -28,6 +28,7 @@ import { cannon } from './lib/cannon';
 import { canPin, cpuSeconds, pause, pin, QUIET, waitForQuiet, withOtherLoad } from './lib/cpu';
 import { fixed, int, median, srsRevision } from './lib/report';
 import { live, stopAll, stopOnSignals } from './lib/servers';
+import { parseFlags } from './lib/flags';
 
 // --- options -----------------------------------------------------------------
 
@@ -98,26 +99,7 @@ function parseWait(raw: string): number {
 }
 
 function parseOptions(argv: string[], env: NodeJS.ProcessEnv): Options {
-  const flags = new Map<string, string | true>();
-  const valued = new Set(['--rounds', '--duration', '--warmup', '--connections', '--pipelining', '--apps', '--server-cpu', '--client-cpu', '--out', '--wait-quiet']);
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]!;
-    if (arg === '--help' || arg === '-h') {
-      process.stdout.write(USAGE);
-      process.exit(0);
-    }
-    const eq = arg.indexOf('=');
-    const name = eq > 0 ? arg.slice(0, eq) : arg;
-    if (valued.has(name)) {
-      const value = eq > 0 ? arg.slice(eq + 1) : argv[++i];
-      if (value === undefined) fail(`${name} expects a value`);
-      flags.set(name, value);
-    } else if (name === '--quick' || name === '--no-pin' || name === '--no-write' || name === '--concurrent') {
-      flags.set(name, true);
-    } else {
-      fail(`unknown argument "${arg}"`);
-    }
-  }
+  const flags = parseFlags(argv, new Set(['--rounds', '--duration', '--warmup', '--connections', '--pipelining', '--apps', '--server-cpu', '--client-cpu', '--out', '--wait-quiet']), new Set(['--quick', '--no-pin', '--no-write', '--concurrent']), USAGE, fail);
   const quick = flags.has('--quick');
   const pick = (flag: string, envName: string, full: string, quickDefault: string): string =>
     (flags.get(flag) as string | undefined) ?? env[envName] ?? (quick ? quickDefault : full);

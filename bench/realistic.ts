@@ -36,6 +36,7 @@ import { cannon, type CannonRequest } from './lib/cannon';
 import { canPin, cpuSeconds, pause, pin, QUIET, waitForQuiet, withOtherLoad } from './lib/cpu';
 import { fixed, int, median, repoRoot, srsRevision } from './lib/report';
 import { live, stopAll, stopOnSignals } from './lib/servers';
+import { parseFlags } from './lib/flags';
 
 // --- setups and apps -------------------------------------------------------------
 
@@ -146,26 +147,7 @@ function parseNumber(raw: string | undefined, name: string, integer: boolean, al
 }
 
 function parseOptions(argv: string[], env: NodeJS.ProcessEnv): Options {
-  const flags = new Map<string, string | true>();
-  const valued = new Set(['--rounds', '--duration', '--warmup', '--connections', '--pipelining', '--apps', '--setups', '--startup', '--server-cpu', '--client-cpu', '--wait-quiet', '--profile', '--profile-seconds', '--out']);
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]!;
-    if (arg === '--help' || arg === '-h') {
-      process.stdout.write(USAGE);
-      process.exit(0);
-    }
-    const eq = arg.indexOf('=');
-    const name = eq > 0 ? arg.slice(0, eq) : arg;
-    if (valued.has(name)) {
-      const value = eq > 0 ? arg.slice(eq + 1) : argv[++i];
-      if (value === undefined) fail(`${name} expects a value`);
-      flags.set(name, value);
-    } else if (name === '--quick' || name === '--no-pin' || name === '--no-write') {
-      flags.set(name, true);
-    } else {
-      fail(`unknown argument "${arg}"`);
-    }
-  }
+  const flags = parseFlags(argv, new Set(['--rounds', '--duration', '--warmup', '--connections', '--pipelining', '--apps', '--setups', '--startup', '--server-cpu', '--client-cpu', '--wait-quiet', '--profile', '--profile-seconds', '--out']), new Set(['--quick', '--no-pin', '--no-write']), USAGE, fail);
   const quick = flags.has('--quick');
   const pick = (flag: string, envName: string | null, full: string, quickDefault: string): string =>
     (flags.get(flag) as string | undefined) ?? (envName ? env[envName] : undefined) ?? (quick ? quickDefault : full);

@@ -68,6 +68,7 @@ import os = require('node:os');
 import path = require('node:path');
 import { performance } from 'node:perf_hooks';
 import { request, startServer, type ServerProcess } from '../src/cli/server-process';
+import { parseFlags } from './lib/flags';
 
 // --- autocannon (no bundled types) ------------------------------------------
 
@@ -203,29 +204,10 @@ function parseNumber(raw: string, name: string, opts: { integer?: boolean; zero?
 }
 
 function parseOptions(argv: string[], env: NodeJS.ProcessEnv): Options {
-  const flags = new Map<string, string | true>();
-  const valued = new Set([
+  const flags = parseFlags(argv, new Set([
     '--duration', '--lead', '--warmup', '--calibrate', '--connections', '--reads-every', '--attack-every', '--attack-rate',
     '--attack-gap-ms', '--setups', '--budget', '--bucket-ms', '--server-cpu', '--client-cpu', '--wait-quiet', '--attempts', '--rounds', '--pulse-ms', '--profile', '--out-dir',
-  ]);
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]!;
-    if (arg === '--help' || arg === '-h') {
-      process.stdout.write(USAGE);
-      process.exit(0);
-    }
-    const eq = arg.indexOf('=');
-    const name = eq > 0 ? arg.slice(0, eq) : arg;
-    if (valued.has(name)) {
-      const value = eq > 0 ? arg.slice(eq + 1) : argv[++i];
-      if (value === undefined) fail(`${name} expects a value`);
-      flags.set(name, value);
-    } else if (name === '--quick' || name === '--no-pin' || name === '--no-write' || name === '--adaptive' || name === '--no-control') {
-      flags.set(name, true);
-    } else {
-      fail(`unknown argument "${arg}"`);
-    }
-  }
+  ]), new Set(['--quick', '--no-pin', '--no-write', '--adaptive', '--no-control']), USAGE, fail);
   const quick = flags.has('--quick');
   const pick = (flag: string, full: string, quickDefault: string, envName?: string): string =>
     (flags.get(flag) as string | undefined) ?? (envName ? env[envName] : undefined) ?? (quick ? quickDefault : full);
