@@ -163,3 +163,13 @@ for (const kind of ['cjs', 'esm'] as const) {
     });
   });
 }
+
+test('stack headers and unmapped frames read as under plain node (Node errors, renamed errors, captureStackTrace, eval)', async () => {
+  const entry = fixture('sourcemap/headers.js');
+  const [plain, srs] = await Promise.all([runNode([entry], { timeoutMs: 20_000 }), runNode([srsCli, 'run', '--cache-dir', 'off', entry], { timeoutMs: 20_000 })]);
+  assert.equal(plain.code, 0, plain.stderr);
+  assert.equal(srs.code, 0, srs.stderr);
+  const want = JSON.parse(plain.stdout) as Record<string, string>;
+  assert.match(want.nodeError!, /^RangeError \[ERR_OUT_OF_RANGE\]: /);
+  assert.deepEqual(JSON.parse(srs.stdout), want);
+});

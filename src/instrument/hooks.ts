@@ -1,9 +1,11 @@
 import Module = require('node:module');
 import { pathToFileURL } from 'node:url';
+import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import { emitEvent } from '../telemetry/events';
 import { instrumentCached, transformStats } from './cache';
 import { initialize, transformModule } from './esm-hooks';
 import { InstrumentMode, shouldInstrument } from './filter';
+import { installStackTraces, listenToLoader, registerRewritten } from './stack-traces';
 
 /**
  * Routes every module the application loads through the instrumenter:
@@ -22,11 +24,11 @@ function warnSkipped(filename: string, err: unknown): void {
 export function installInstrumentation(mode: InstrumentMode, cacheDir: string | null): void {
   if (mode === 'off') return;
   // Stack traces of instrumented code map back to the original positions.
-  process.setSourceMapsEnabled(true);
+  installStackTraces();
 
   const mod = Module as unknown as {
     registerHooks?: (hooks: { load: (url: string, context: object, next: (url: string, context: object) => any) => any }) => void;
-    register?: (specifier: string, parentURL: string, options: { data: unknown }) => void;
+    register?: (specifier: string, parentURL: string, options: { data: unknown; transferList?: MessagePort[] }) => void;
   };
   const proto = Module.prototype as unknown as { _compile: Compile };
   const compileOrig = proto._compile;
@@ -36,7 +38,9 @@ export function installInstrumentation(mode: InstrumentMode, cacheDir: string | 
     const isModule = rest[0] === 'module';
     if (shouldInstrument(filename, mode) && !(isModule && typeof mod.registerHooks === 'function')) {
       try {
-        content = instrumentCached(content, filename, isModule, cacheDir);
+        const code = instrumentCached(content, filename, isModule, cacheDir);
+        if (code !== content) registerRewritten(filename, code);
+        content = code;
       } catch (err) {
         warnSkipped(filename, err);
       }
@@ -44,10 +48,16 @@ export function installInstrumentation(mode: InstrumentMode, cacheDir: string | 
     return compileOrig.call(this, content, filename, ...rest);
   };
 
-  initialize({ mode, cacheDir });
   if (typeof mod.registerHooks === 'function') {
+    initialize({ mode, cacheDir, onRewritten: registerRewritten });
     mod.registerHooks({ load: (url, context, nextLoad) => transformModule(url, nextLoad(url, context)) });
   } else if (typeof mod.register === 'function') {
-    mod.register(pathToFileURL(require.resolve('./esm-hooks')).href, pathToFileURL(__filename).href, { data: { mode, cacheDir } });
+    // The loader thread reports what it rewrote, for stack traces (stack-traces.ts).
+    const { port1, port2 } = new MessageChannel();
+    listenToLoader(port1);
+    mod.register(pathToFileURL(require.resolve('./esm-hooks')).href, pathToFileURL(__filename).href, {
+      data: { mode, cacheDir, port: port2 },
+      transferList: [port2],
+    });
   }
 }
