@@ -618,6 +618,43 @@ describe('commit', () => {
   });
 });
 
+describe('idle locations (unwatched, still indexed)', () => {
+  it('a property turned into an accessor while idle is not journaled: its getter is never called by the journal', () => {
+    const o: Obj = { x: 1 };
+    as(A, () => assign(o, 'x', 2));
+    commit(A);
+    let hidden = 2;
+    let getterCalls = 0;
+    Object.defineProperty(o, 'x', {
+      get: () => (getterCalls++, hidden),
+      set: (v) => (hidden = v),
+      configurable: true,
+      enumerable: true,
+    });
+    as(F, () => assign(o, 'x', 3));
+    assert.equal(getterCalls, 0, 'the journal read the accessor');
+    const r = crash(F);
+    assert.deepEqual(stateOf(r), counts({}));
+    assert.equal(hidden, 3, 'an accessor is restored by its setter’s own writes, not by the journal');
+  });
+
+  it('many requests writing the same location, one at a time, then a faulty one: still restored exactly', () => {
+    const o: Obj = { n: 0 };
+    for (let i = 0; i < 3000; i++) {
+      const ctx = new FakeContext(`benign ${i}`);
+      as(ctx, () => add(o, 'n', 1));
+      commit(ctx);
+      if (i % 7 === 0) add(o, 'n', 1); // outside any request, between watchers
+    }
+    const before = o.n;
+    as(F, () => add(o, 'n', 100));
+    as(A, () => add(o, 'n', 1));
+    const r = crash(F);
+    assert.equal(o.n, before + 1);
+    assert.deepEqual(stateOf(r), counts({ compensated: 1 }));
+  });
+});
+
 describe('log cap', () => {
   it('past LOG_CAP entries the faulty request gives the location up: unresolved, not silently wrong', () => {
     const o: Obj = { n: 0 };

@@ -2,7 +2,7 @@ import http = require('node:http');
 import https = require('node:https');
 import net = require('node:net');
 import type { Config } from '../runtime/config';
-import { ContextState, RequestContext, RequestInfo, runIn, storage } from '../runtime/context';
+import { ContextState, enter, RequestContext, RequestInfo, runOpening, storage } from '../runtime/context';
 import { isDraining, requestEnded, requestStarted, serverClosed, serverListening } from '../runtime/escalate';
 import { contextEnded, contextOpened } from '../runtime/lifecycle';
 import { ReflectApply, setTimeoutOrig } from '../runtime/primordials';
@@ -143,7 +143,7 @@ function patchServer(proto: net.Server): void {
         requestStarted();
         contextOpened();
         if (isDraining()) res.shouldKeepAlive = false;
-        return runIn(ctx, emitOrig, this, arguments);
+        return runOpening(ctx, emitOrig, this, arguments);
       }
       case 'upgrade':
       case 'connect': {
@@ -153,7 +153,7 @@ function patchServer(proto: net.Server): void {
         req[kContext] = ctx;
         socket[kContext] = ctx;
         contextOpened();
-        return runIn(ctx, emitOrig, this, arguments);
+        return runOpening(ctx, emitOrig, this, arguments);
       }
       case 'listening':
         serverListening(this);
@@ -168,15 +168,23 @@ function patchServer(proto: net.Server): void {
   (proto.emit as typeof emitOrig)[kPatched] = true;
 }
 
+type OwnedEmitter = Owned & { _events?: Record<string | symbol, unknown> };
+
 /** Emits of req, res and sockets run in the context that owns the object. */
 function patchOwnedEmitter(proto: { emit: (...args: any[]) => boolean }): void {
   const emitOrig = proto.emit;
-  proto.emit = function emit(this: Owned, event: string | symbol) {
+  proto.emit = function emit(this: OwnedEmitter, event: string | symbol) {
     const ctx = this[kContext] as HttpRequestContext | UpgradeContext | undefined;
     if (ctx === undefined) return ReflectApply(emitOrig, this, arguments);
     if (event === 'close') ctx.closed(this);
-    if (ctx.state === ContextState.Live && storage.getStore() === ctx) return ReflectApply(emitOrig, this, arguments);
-    return runIn(ctx, emitOrig, this, arguments);
+    if (ctx.state === ContextState.Live) {
+      // Most of a request's events ('readable', 'close', …) have no listener:
+      // no code runs, so no context is needed. An unheard 'error' throws, and
+      // must be attributed.
+      if (event !== 'error' && this._events?.[event] === undefined) return ReflectApply(emitOrig, this, arguments);
+      if (storage.getStore() === ctx) return ReflectApply(emitOrig, this, arguments);
+    }
+    return enter(ctx, emitOrig, this, arguments);
   };
 }
 

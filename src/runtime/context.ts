@@ -1,4 +1,4 @@
-import { AsyncLocalStorage } from 'node:async_hooks';
+import { AsyncLocalStorage, AsyncResource } from 'node:async_hooks';
 import { ReflectApply } from './primordials';
 
 const queueMicrotaskOrig = queueMicrotask;
@@ -33,11 +33,18 @@ export abstract class RequestContext {
    * [kind, target, event, listener] quadruples: no allocation per record.
    */
   resources: unknown[] | undefined = undefined;
+  /** Its journal (journal.ts): one watch per long-lived location it wrote. */
+  journal: unknown[] | undefined = undefined;
   /** Record count at which resources.ts next prunes spent entries. */
   pruneAt = 64;
   readonly id = ++lastId;
   /** Its response (or connection) is over; its journal waits for its last callbacks. */
   ended = false;
+  /**
+   * Where the context was entered, captured once (see enter): re-entering it
+   * through this costs no allocation, where storage.run builds two frames.
+   */
+  scope: AsyncResource | undefined = undefined;
 
   /** What the recovery event says about the unit; built only when needed. */
   abstract describe(): RequestInfo;
@@ -94,6 +101,46 @@ export function ownerOf(err: unknown): RequestContext | undefined {
 export function runIn<T>(ctx: RequestContext, fn: (...args: any[]) => T, self: unknown, args: ArrayLike<unknown>): T {
   try {
     return storage.run(ctx, ReflectApply, fn, self, args) as T;
+  } catch (err) {
+    markThrown(err, ctx);
+    throw err;
+  }
+}
+
+// --- entering a context again ----------------------------------------------
+//
+// Node 24 keeps AsyncLocalStorage stores in an AsyncContextFrame (a Map per
+// frame): storage.run copies the current frame twice, once to enter and once
+// to restore, and a request's req/res/socket are entered again on each of
+// their events. An AsyncResource made inside the context captures its frame,
+// and runInAsyncScope switches to it and back without copying. Node 20 (and
+// Node 24 with --no-async-context-frame) keeps stores on async resources,
+// where storage.run is a property write and the AsyncResource would cost more.
+
+const framesAreMaps = !('kResourceStore' in storage);
+
+function openScope(ctx: RequestContext, fn: (...args: any[]) => unknown, self: unknown, args: ArrayLike<unknown>): unknown {
+  ctx.scope = new AsyncResource('SRS_REQUEST');
+  return ReflectApply(fn, self, args);
+}
+
+/** Opens ctx: calls fn in it and keeps a scope for entering it again cheaply. Errors as runIn. */
+export function runOpening<T>(ctx: RequestContext, fn: (...args: any[]) => T, self: unknown, args: ArrayLike<unknown>): T {
+  if (!framesAreMaps) return runIn(ctx, fn, self, args);
+  try {
+    return storage.run(ctx, openScope, ctx, fn, self, args) as T;
+  } catch (err) {
+    markThrown(err, ctx);
+    throw err;
+  }
+}
+
+/** As runIn, through ctx's scope when it has one. */
+export function enter<T>(ctx: RequestContext, fn: (...args: any[]) => T, self: unknown, args: ArrayLike<unknown>): T {
+  const scope = ctx.scope;
+  if (scope === undefined) return runIn(ctx, fn, self, args);
+  try {
+    return scope.runInAsyncScope(ReflectApply, undefined, fn, self, args) as T;
   } catch (err) {
     markThrown(err, ctx);
     throw err;

@@ -1,4 +1,5 @@
 import { ContextState, RequestContext, storage } from './context';
+import { clearTimeoutOrig, setTimeoutOrig } from './primordials';
 
 /**
  * Per-request journal of first writes to long-lived locations, and the log of
@@ -48,12 +49,19 @@ const LOG_CAP = 4096;
 
 type Writer = RequestContext | null;
 
+/** What the last Location.read() found (out-parameters: no allocation per write). */
+let readHad = false;
+let readValue: unknown = undefined;
+
 /** How a location is read and written back: property, variable, Map entry, Set member. */
 abstract class Location {
   log: unknown[] = [];
   base = 0; // absolute sequence number of log[0]
   watchers: Watch[] = [];
-  abstract read(): [boolean, unknown];
+  /** In the idle list (see leave): unwatched, still indexed. */
+  idle = false;
+  /** Sets readHad and readValue. */
+  abstract read(): void;
   abstract write(had: boolean, value: unknown): void;
   abstract unindex(): void;
   get end(): number {
@@ -102,8 +110,9 @@ class PropertyLocation extends Location {
   ) {
     super();
   }
-  read(): [boolean, unknown] {
-    return hasOwn.call(this.obj, this.key) ? [true, (this.obj as any)[this.key]] : [false, undefined];
+  read(): void {
+    readHad = hasOwn.call(this.obj, this.key);
+    readValue = readHad ? (this.obj as any)[this.key] : undefined;
   }
   write(had: boolean, value: unknown): void {
     if (had) (this.obj as any)[this.key] = value;
@@ -128,8 +137,9 @@ class VariableLocation extends PropertyLocation {
   ) {
     super(scope, name);
   }
-  override read(): [boolean, unknown] {
-    return [true, this.get()];
+  override read(): void {
+    readValue = this.get();
+    readHad = true;
   }
   override write(_had: boolean, value: unknown): void {
     this.set(value);
@@ -143,8 +153,9 @@ class MapLocation extends Location {
   ) {
     super();
   }
-  read(): [boolean, unknown] {
-    return MapHas.call(this.map, this.key) ? [true, MapGet.call(this.map, this.key)] : [false, undefined];
+  read(): void {
+    readHad = MapHas.call(this.map, this.key) as boolean;
+    readValue = readHad ? MapGet.call(this.map, this.key) : undefined;
   }
   write(had: boolean, value: unknown): void {
     if (had) MapSet.call(this.map, this.key, value);
@@ -166,8 +177,9 @@ class SetLocation extends Location {
   ) {
     super();
   }
-  read(): [boolean, unknown] {
-    return [SetHas.call(this.set, this.member) as boolean, true];
+  read(): void {
+    readHad = SetHas.call(this.set, this.member) as boolean;
+    readValue = true;
   }
   write(had: boolean): void {
     if (had) SetAdd.call(this.set, this.member);
@@ -187,6 +199,7 @@ class ArrayLocation {
   log: unknown[] = [];
   base = 0;
   watchers: Watch[] = [];
+  idle = false;
   constructor(readonly arr: unknown[]) {}
   get end(): number {
     return this.base + this.log.length / STRIDE;
@@ -198,8 +211,8 @@ class ArrayLocation {
 
 // --- journals ----------------------------------------------------------------
 
-/** The live contexts' journals: ctx -> its watches. */
-const journals = new WeakMap<RequestContext, Watch[]>();
+/** A context's journal: its watches, one per location it wrote (ctx.journal). */
+const journalOf = (ctx: RequestContext) => ctx.journal as Watch[] | undefined;
 
 /** Number of journals open; the instrumented code's fast path checks it through `runtime.a`. */
 let openJournals = 0;
@@ -233,10 +246,10 @@ function openWatch(ctx: RequestContext, loc: Location | ArrayLocation): Watch {
   const seq = loc.end;
   const watch = new Watch(ctx, loc, seq, seq);
   loc.watchers.push(watch);
-  let list = journals.get(ctx);
+  let list = journalOf(ctx);
   if (list === undefined) {
     list = [];
-    journals.set(ctx, list);
+    ctx.journal = list;
     openJournals++;
     onJournalOpened(ctx);
   }
@@ -255,7 +268,7 @@ export function journalsOpen(): number {
 }
 
 export function journalSize(ctx: RequestContext): number {
-  return journals.get(ctx)?.length ?? 0;
+  return journalOf(ctx)?.length ?? 0;
 }
 
 function append(loc: Location | ArrayLocation, writer: Writer, kind: WriteKind, a: unknown, b: unknown): void {
@@ -276,9 +289,11 @@ function recordValueWrite(loc: Location, writer: Writer, kind: WriteKind): void 
   if (writer !== null) {
     const watch = findWatch(loc.watchers, writer) ?? openWatch(writer, loc);
     watch.lastSeq = loc.end;
+  } else if (loc.watchers.length === 0) {
+    return; // an idle location: nobody needs its history
   }
-  const [had, before] = loc.read();
-  append(loc, writer, kind, had, before);
+  loc.read();
+  append(loc, writer, kind, readHad, readValue);
 }
 
 // --- write barriers (called by instrumented code through runtime.ts) ---------
@@ -306,13 +321,17 @@ export function propertyWrite(obj: unknown, key: PropertyKey, kind: WriteKind): 
   let keys = propIndex.get(obj);
   let loc = keys?.get(key);
   const writer = currentWriter();
-  if (loc === undefined) {
+  if (loc === undefined || (loc.watchers.length === 0 && writer !== null)) {
     if (writer === null || ownedBy(writer, obj) || isProxy(obj)) return;
+    // An accessor's setter's writes are what count. Checked again when an idle
+    // location is watched again: the property may have been redefined since.
     const desc = getOwnPropertyDescriptor(obj, key);
-    if (desc !== undefined && (desc.get !== undefined || desc.set !== undefined)) return; // accessor: its setter's writes are what count
-    loc = new PropertyLocation(obj, key);
-    if (keys === undefined) propIndex.set(obj, (keys = new Map()));
-    keys.set(key, loc);
+    if (desc !== undefined && (desc.get !== undefined || desc.set !== undefined)) return;
+    if (loc === undefined) {
+      loc = new PropertyLocation(obj, key);
+      if (keys === undefined) propIndex.set(obj, (keys = new Map()));
+      keys.set(key, loc);
+    }
   }
   recordValueWrite(loc, writer, kind);
 }
@@ -366,6 +385,7 @@ export function arrayWrite(arr: unknown[], kind: WriteKind.Append | WriteKind.Mu
     loc = new ArrayLocation(arr);
     arrayIndex.set(arr, loc);
   }
+  if (writer === null && loc.watchers.length === 0) return; // idle: nobody needs its history
   if (writer !== null) {
     let watch = findWatch(loc.watchers, writer);
     if (watch === undefined) {
@@ -389,15 +409,47 @@ const appendedCount = (slot: unknown) => (typeof slot === 'number' ? slot : (slo
 
 // --- commit and rollback -----------------------------------------------------
 
+/**
+ * Locations nobody watches any more stay indexed for a while: the same hot
+ * locations (a counter, a cache's entries) are written by request after
+ * request, and building and indexing them again each time is most of what a
+ * journaled write costs. A sweep unindexes the ones still idle, so that
+ * memory stays bounded by what recent requests wrote.
+ */
+let idleLocations: Array<Location | ArrayLocation> = [];
+const IDLE_SWEEP = 1024;
+/** A server that goes quiet still lets go of what its last requests wrote. */
+const IDLE_SWEEP_MS = 5000;
+let sweepTimer: ReturnType<typeof setTimeoutOrig> | undefined;
+
+function sweepIdle(): void {
+  if (sweepTimer !== undefined) clearTimeoutOrig(sweepTimer);
+  sweepTimer = undefined;
+  const list = idleLocations;
+  idleLocations = [];
+  for (const loc of list) {
+    loc.idle = false;
+    if (loc.watchers.length === 0) loc.unindex();
+  }
+}
+
 /** Removes a watch from its location, trimming the log no live watcher needs any more. */
 function leave(watch: Watch): void {
   const loc = watch.loc;
   const i = loc.watchers.indexOf(watch);
   if (i !== -1) loc.watchers.splice(i, 1);
   if (loc.watchers.length === 0) {
-    loc.log = [];
     loc.base = loc.end;
-    loc.unindex();
+    loc.log.length = 0;
+    if (!loc.idle) {
+      loc.idle = true;
+      const idle = idleLocations.push(loc);
+      if (idle >= IDLE_SWEEP) sweepIdle();
+      else if (idle === 1) {
+        sweepTimer = setTimeoutOrig(sweepIdle, IDLE_SWEEP_MS);
+        sweepTimer.unref();
+      }
+    }
     return;
   }
   let min = Infinity;
@@ -410,9 +462,9 @@ function leave(watch: Watch): void {
 }
 
 function closeJournal(ctx: RequestContext): Watch[] {
-  const list = journals.get(ctx);
+  const list = journalOf(ctx);
   if (list === undefined) return [];
-  journals.delete(ctx);
+  ctx.journal = undefined;
   openJournals--;
   return list;
 }
@@ -446,7 +498,9 @@ function rollbackValue(watch: Watch, loc: Location, counts: RollbackCounts): voi
   const F = watch.ctx;
   const log = loc.log;
   const start = (watch.seq - loc.base) * STRIDE;
-  const [curHad, cur] = loc.read();
+  loc.read();
+  const curHad = readHad;
+  const cur = readValue;
   let had = log[start + 2] as boolean;
   let value = log[start + 3];
   let foreign = false;

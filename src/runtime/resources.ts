@@ -3,7 +3,7 @@ import fs = require('node:fs');
 import http = require('node:http');
 import net = require('node:net');
 import timers = require('node:timers');
-import { ContextState, RequestContext, runIn, storage } from './context';
+import { ContextState, enter, RequestContext, storage } from './context';
 import { suppressFollowUp } from './followup';
 import { ArrayPrototypePush, ReflectApply } from './primordials';
 
@@ -138,7 +138,7 @@ function confine(emitter: EventEmitter, event: string | symbol, recorded: Listen
   const wrapper: Listener = function (this: EventEmitter) {
     if (once !== undefined) ReflectApply(removeListenerOrig, this, [event, wrapper]);
     try {
-      return runIn(ctx, once ?? recorded, this, arguments);
+      return enter(ctx, once ?? recorded, this, arguments);
     } catch (err) {
       suppressFollowUp(ctx, err, 'listener');
       return undefined;
