@@ -19,17 +19,19 @@ const SetValues = SetProto.values;
 const ownKeys = Reflect.ownKeys;
 const propertyIsEnumerable = Object.prototype.propertyIsEnumerable;
 const ReflectApply = Reflect.apply;
+const ArraySlice = Array.prototype.slice;
 const ObjectDefineProperty = Object.defineProperty;
 const SymbolToPrimitive = Symbol.toPrimitive;
 const captureStackTrace = Error.captureStackTrace;
+const hasOwn = Object.hasOwn;
 
-type Journaler = (recv: any, args: unknown[]) => void;
+type Journaler = (recv: any, args: ArrayLike<unknown>) => void;
 
 const ownEnumerableKeys = (source: unknown): PropertyKey[] =>
   source == null ? [] : ownKeys(Object(source)).filter((k) => propertyIsEnumerable.call(source, k));
 
 /** splice(0, n >= length, ...items): every element is replaced. */
-const replacesAll = (arr: unknown[], a: unknown[]) => Number(a[0]) <= 0 && a.length >= 2 && Number(a[1]) >= arr.length;
+const replacesAll = (arr: unknown[], a: ArrayLike<unknown>) => Number(a[0]) <= 0 && a.length >= 2 && Number(a[1]) >= arr.length;
 
 /** Built-in mutators, by function identity: a user method that happens to be called `push` is not one. */
 const journalers = new Map<Function, Journaler>([
@@ -39,12 +41,12 @@ const journalers = new Map<Function, Journaler>([
   [SetProto.add, (s, a) => setWrite(s, a[0], WriteKind.Assign)],
   [SetProto.delete, (s, a) => setWrite(s, a[0], WriteKind.Delete)],
   [SetProto.clear, (s) => { for (const v of [...SetValues.call(s)]) setWrite(s, v, WriteKind.Delete); }],
-  [ArrayProto.push, (arr, a) => arrayWrite(arr, WriteKind.Append, a.length, a)],
+  [ArrayProto.push, (arr, a) => arrayWrite(arr, WriteKind.Append, a.length, ArraySlice.call(a))],
   [ArrayProto.splice, (arr, a) => arrayWrite(arr, replacesAll(arr, a) ? WriteKind.Replace : WriteKind.Mutate, 0)],
   ...['pop', 'shift', 'unshift', 'sort', 'reverse', 'fill', 'copyWithin'].map(
     (name) => [(ArrayProto as any)[name] as Function, (arr: unknown[]) => arrayWrite(arr, WriteKind.Mutate, 0)] as [Function, Journaler],
   ),
-  [Object.assign, (_o, a) => { for (const src of a.slice(1)) for (const k of ownEnumerableKeys(src)) propertyWrite(a[0], k, WriteKind.Assign); }],
+  [Object.assign, (_o, a) => { for (let i = 1; i < a.length; i++) for (const k of ownEnumerableKeys(a[i])) propertyWrite(a[0], k, WriteKind.Assign); }],
   [Object.defineProperty, (_o, a) => propertyWrite(a[0], a[1] as PropertyKey, WriteKind.Assign)],
   [Reflect.defineProperty, (_o, a) => propertyWrite(a[0], a[1] as PropertyKey, WriteKind.Assign)],
   [Object.defineProperties, (_o, a) => { for (const k of ownEnumerableKeys(a[1])) propertyWrite(a[0], k, WriteKind.Assign); }],
@@ -89,30 +91,36 @@ function requestKey(obj: unknown, key: unknown, kind: WriteKind): unknown {
 /**
  * What `(R.a ? R.m(o, name, text) : o).name(...)` calls while a request is
  * open: its method reads the receiver's method once, as the original call
- * does, and journals the call when the method is a built-in mutator.
+ * does, and journals the call when the method is a built-in mutator. A class
+ * (one shape, allocated inline) whose prototype gets one method per mutator
+ * name; the methods forward `arguments` (no rest array).
  */
-interface MutatorCall {
-  r: unknown; // receiver
-  f: Function | undefined; // its method, undefined when not callable
-  t: string; // the callee as V8 prints it, for "… is not a function"
+class MutatorCall {
+  constructor(
+    readonly r: unknown, // receiver
+    readonly f: Function | undefined, // its method, undefined when not callable
+    readonly t: string, // the callee as V8 prints it, for "… is not a function"
+  ) {}
 }
 
-const callProto: Record<string, (this: MutatorCall, ...args: unknown[]) => unknown> = Object.create(null);
+const callProto = MutatorCall.prototype as unknown as Record<string, Function | undefined>;
 
-function callMethod(name: string): (this: MutatorCall, ...args: unknown[]) => unknown {
-  const method = function (this: MutatorCall, ...args: unknown[]): unknown {
+function callMethod(name: string): (this: MutatorCall) => unknown {
+  const method = function (this: MutatorCall): unknown {
     const fn = this.f;
     if (fn === undefined) throw siteError(`${this.t} is not a function`, method);
-    const journal = journalers.get(fn);
-    if (journal !== undefined && barrier.a) {
-      try {
-        journal(this.r, args);
-      } catch (err) {
-        if (err instanceof RequestRecoveredError) throw err;
-        // otherwise an exotic receiver the journal cannot read: the call below decides
+    if (barrier.a) {
+      const journal = journalers.get(fn);
+      if (journal !== undefined) {
+        try {
+          journal(this.r, arguments);
+        } catch (err) {
+          if (err instanceof RequestRecoveredError) throw err;
+          // otherwise an exotic receiver the journal cannot read: the call below decides
+        }
       }
     }
-    return ReflectApply(fn, this.r, args);
+    return ReflectApply(fn, this.r, arguments);
   };
   ObjectDefineProperty(method, 'name', { value: name });
   return method;
@@ -173,9 +181,8 @@ export const barrier: Barrier = {
     // null/undefined: the original member access throws, from its own place.
     if (recv === null || recv === undefined) return recv;
     const fn = (recv as Record<string, unknown>)[name];
-    const call: MutatorCall = { __proto__: callProto, r: recv, f: typeof fn === 'function' ? fn : undefined, t: text } as MutatorCall;
-    if (callProto[name] === undefined) callProto[name] = callMethod(name);
-    return call;
+    if (!hasOwn(callProto, name)) callProto[name] = callMethod(name);
+    return new MutatorCall(recv, typeof fn === 'function' ? fn : undefined, text);
   },
 };
 

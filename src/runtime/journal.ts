@@ -83,11 +83,16 @@ class Watch {
 }
 
 // --- indexes: container object -> key -> location --------------------------
+//
+// Strong maps, not WeakMaps: a location holds its container anyway while it
+// is watched, and an unwatched one is unindexed by the idle sweep (see
+// leave), so these never outlive what the journals need; a WeakMap's
+// ephemerons cost the garbage collector on every write that opens one.
 
-const propIndex = new WeakMap<object, Map<PropertyKey, PropertyLocation>>();
-const mapIndex = new WeakMap<Map<unknown, unknown>, Map<unknown, MapLocation>>();
-const setIndex = new WeakMap<Set<unknown>, Map<unknown, SetLocation>>();
-const arrayIndex = new WeakMap<unknown[], ArrayLocation>();
+const propIndex = new Map<object, Map<PropertyKey, PropertyLocation>>();
+const mapIndex = new Map<Map<unknown, unknown>, Map<unknown, MapLocation>>();
+const setIndex = new Map<Set<unknown>, Map<unknown, SetLocation>>();
+const arrayIndex = new Map<unknown[], ArrayLocation>();
 
 const hasOwn = Object.prototype.hasOwnProperty;
 const getOwnPropertyDescriptor = Object.getOwnPropertyDescriptor;
