@@ -20,7 +20,11 @@ export class FnScope {
 export interface Binding {
   kind: 'var' | 'let' | 'const' | 'param' | 'function' | 'class' | 'catch' | 'import';
   fn: FnScope;
-  /** const bound to an object/array literal or a `new` expression. */
+  /**
+   * Bound to an object/array literal or a `new` expression and never
+   * assigned or declared again anywhere in the file (see markWrites): it
+   * holds an object its own function invocation created.
+   */
   fresh: boolean;
   /** Unique among the file's bindings, so that shadowing variables are distinct locations. */
   id: string;
@@ -70,8 +74,12 @@ export function patternNames(pattern: Node | null, out: string[] = []): string[]
   return out;
 }
 
-const isFreshInit = (init: Node | null | undefined) =>
-  !!init && (init.type === 'ObjectExpression' || init.type === 'ArrayExpression' || init.type === 'NewExpression');
+const isFreshInit = (init: Node | null | undefined): boolean =>
+  !!init &&
+  (init.type === 'ObjectExpression' ||
+    init.type === 'ArrayExpression' ||
+    init.type === 'NewExpression' ||
+    (init.type === 'ConditionalExpression' && isFreshInit(init.consequent) && isFreshInit(init.alternate)));
 
 /**
  * Builds the scopes of a program: scope-creating nodes get their Scope in the
@@ -82,7 +90,10 @@ export function analyzeScopes(program: Node): Map<Node, Scope> {
   let nextFn = 0;
   let nextBinding = 0;
   const declare = (scope: Scope, name: string, kind: Binding['kind'], fresh = false) => {
-    if (!scope.bindings.has(name)) scope.bindings.set(name, { kind, fn: scope.fn, fresh, id: `${name}#${nextBinding++}` });
+    const existing = scope.bindings.get(name);
+    // Declared again (var x = {}; … var x = y; or a function x): it may hold anything.
+    if (existing) existing.fresh = false;
+    else scope.bindings.set(name, { kind, fn: scope.fn, fresh, id: `${name}#${nextBinding++}` });
   };
   const fnScopeOf = (scope: Scope) => {
     let s = scope;
@@ -118,7 +129,7 @@ export function analyzeScopes(program: Node): Map<Node, Scope> {
       case 'VariableDeclaration': {
         const target = node.kind === 'var' ? fnScopeOf(scope) : scope;
         for (const d of node.declarations) {
-          const fresh = node.kind === 'const' && d.id.type === 'Identifier' && isFreshInit(d.init);
+          const fresh = d.id.type === 'Identifier' && isFreshInit(d.init);
           for (const n of patternNames(d.id)) declare(target, n, node.kind, fresh);
         }
         break;
@@ -145,5 +156,50 @@ export function analyzeScopes(program: Node): Map<Node, Scope> {
     for (const child of children(node)) visit(child, scope, node);
   };
   visit(program, undefined as unknown as Scope, undefined);
+  markWrites(program, scopes);
   return scopes;
+}
+
+/**
+ * A let or var is fresh only if nothing assigns it but its initializer:
+ * every other write to it, anywhere in the file (closures included), takes
+ * its freshness away, and so does any direct eval or with statement in the
+ * file (either can assign a variable that no write site names).
+ */
+function markWrites(program: Node, scopes: Map<Node, Scope>): void {
+  const written: Binding[] = [];
+  let dynamic = false;
+  const wrote = (scope: Scope, names: string[]) => {
+    for (const name of names) {
+      const b = scope.resolve(name);
+      if (b) written.push(b);
+    }
+  };
+  const visit = (node: Node, scope: Scope): void => {
+    const inner = scopes.get(node) ?? scope;
+    switch (node.type) {
+      case 'AssignmentExpression':
+        wrote(inner, node.left.type === 'MemberExpression' ? [] : patternNames(node.left));
+        break;
+      case 'UpdateExpression':
+        if (node.argument.type === 'Identifier') wrote(inner, [node.argument.name]);
+        break;
+      case 'ForInStatement':
+      case 'ForOfStatement':
+        if (node.left.type !== 'VariableDeclaration' && node.left.type !== 'MemberExpression') wrote(inner, patternNames(node.left));
+        break;
+      case 'CallExpression':
+        if (node.callee.type === 'Identifier' && node.callee.name === 'eval') dynamic = true;
+        break;
+      case 'WithStatement':
+        dynamic = true;
+        break;
+    }
+    for (const child of children(node)) visit(child, inner);
+  };
+  visit(program, scopes.get(program)!);
+  for (const b of written) b.fresh = false;
+  if (dynamic) {
+    for (const scope of scopes.values()) for (const b of scope.bindings.values()) if (b.kind !== 'const') b.fresh = false;
+  }
 }
