@@ -113,7 +113,7 @@ function keepsListeners(emitter: unknown, ctx: RequestContext): boolean {
   // stream) keeps them: it is destroyed or collected with the request, and
   // its close chain must still reach whoever tracks it (engine.io's client
   // list, a database client's reconnect logic).
-  if (bornIn.get(emitter as object) === ctx) return true;
+  if (bornIn(emitter) === ctx) return true;
   if (!(emitter instanceof net.Socket)) return false;
   const owner = (emitter as any)[kOwner];
   if (owner === ctx) return false;
@@ -164,7 +164,7 @@ export function release(ctx: RequestContext): Released {
     const emitter = list[i + 1] as EventEmitter;
     if (keepsListeners(emitter, ctx)) {
       // A shared connection's listeners serve everyone: not confined to the dead request.
-      if (bornIn.get(emitter) === ctx && (emitter as any)[kOwner] !== SHARED) confine(emitter, list[i + 2] as string | symbol, list[i + 3] as Listener, ctx);
+      if (bornIn(emitter) === ctx && (emitter as any)[kOwner] !== SHARED) confine(emitter, list[i + 2] as string | symbol, list[i + 3] as Listener, ctx);
       continue;
     }
     const before = emitter.listenerCount(list[i + 2] as string);
@@ -226,15 +226,51 @@ function patchSchedulers(): void {
   globalThis.setImmediate = wrappedImmediate;
 }
 
-/** Emitters created while a request was current: emitter -> that request. */
-const bornIn = new WeakMap<object, RequestContext>();
+/**
+ * The request each emitter was created in, as a private field that
+ * EventEmitter.init stamps on every emitter (with or without a request, so
+ * that all emitters keep one shape). Private: invisible to the program
+ * (keys, symbols, util.inspect); a field, not a WeakMap entry, because
+ * request code creates emitters by the dozen (streams, parsers) and each
+ * WeakMap entry costs the garbage collector.
+ */
+const ReturnTarget = function (target: object) {
+  return target;
+} as unknown as new (target: object) => object;
+
+class BirthStamp extends ReturnTarget {
+  #ctx: RequestContext | undefined;
+  private constructor(target: object, ctx: RequestContext | undefined) {
+    super(target);
+    this.#ctx = ctx;
+  }
+  static stamp(target: object, ctx: RequestContext | undefined): void {
+    if (#ctx in target) {
+      // init again (a stream reinitialized): a request's own emitter stays its own
+      if (ctx !== undefined) (target as BirthStamp).#ctx = ctx;
+      return;
+    }
+    try {
+      new BirthStamp(target, ctx);
+    } catch {
+      // an object that cannot take a field (a non-extensible receiver, where the
+      // engine refuses private fields): it is not known as born in a request
+    }
+  }
+  static of(target: unknown): RequestContext | undefined {
+    return typeof target === 'object' && target !== null && #ctx in target ? (target as BirthStamp).#ctx : undefined;
+  }
+}
+
+function bornIn(emitter: unknown): RequestContext | undefined {
+  return BirthStamp.of(emitter);
+}
 
 function patchEmitterBirth(): void {
   const ee = EventEmitter as unknown as { init: (this: object, ...args: unknown[]) => unknown };
   const initOrig = ee.init;
   ee.init = function init(this: object) {
-    const ctx = liveContext();
-    if (ctx !== undefined) bornIn.set(this, ctx);
+    if (typeof this === 'object' && this !== null) BirthStamp.stamp(this, liveContext());
     return ReflectApply(initOrig, this, arguments);
   };
 }
