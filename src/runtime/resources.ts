@@ -228,11 +228,11 @@ function patchSchedulers(): void {
 
 /**
  * The request each emitter was created in, as a private field that
- * EventEmitter.init stamps on every emitter (with or without a request, so
- * that all emitters keep one shape). Private: invisible to the program
- * (keys, symbols, util.inspect); a field, not a WeakMap entry, because
- * request code creates emitters by the dozen (streams, parsers) and each
- * WeakMap entry costs the garbage collector.
+ * EventEmitter.init stamps on emitters created while a request is current
+ * (the rest, req and res among them, pay one store lookup). Private:
+ * invisible to the program (keys, symbols, util.inspect); a field, not a
+ * WeakMap entry, because request code creates emitters by the dozen
+ * (streams, parsers) and each WeakMap entry costs the garbage collector.
  */
 const ReturnTarget = function (target: object) {
   return target;
@@ -270,7 +270,8 @@ function patchEmitterBirth(): void {
   const ee = EventEmitter as unknown as { init: (this: object, ...args: unknown[]) => unknown };
   const initOrig = ee.init;
   ee.init = function init(this: object) {
-    if (typeof this === 'object' && this !== null) BirthStamp.stamp(this, liveContext());
+    const ctx = liveContext();
+    if (ctx !== undefined && typeof this === 'object' && this !== null) BirthStamp.stamp(this, ctx);
     return ReflectApply(initOrig, this, arguments);
   };
 }
