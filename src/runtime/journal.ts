@@ -78,6 +78,15 @@ class Watch {
     public lastSeq: number,
   ) {}
   snapshot: unknown[] | undefined; // arrays: contents before the first Mutate
+  /**
+   * Arrays: the values this watcher pushed, in order, to find them again by
+   * value if others reorder the array. Kept here, not in the shared log, so
+   * that they are dropped when this request commits rather than when the
+   * location's oldest watcher does (a long upload would otherwise keep every
+   * other request's pushed values alive).
+   */
+  appended: unknown[] | undefined;
+  appendedKnown = true; // every push of this watcher recorded its values
   snapshotLen = 0; // arrays: length before this watcher's first write
   snapshotClean = true; // arrays: nobody else wrote between the first write and the snapshot
 }
@@ -405,12 +414,17 @@ export function arrayWrite(arr: unknown[], kind: WriteKind.Append | WriteKind.Mu
       }
     }
     watch.lastSeq = loc.end;
+    if (kind === WriteKind.Append) {
+      if (values === undefined) watch.appendedKnown = false;
+      else if (watch.appended === undefined) watch.appended = values;
+      else for (let i = 0; i < values.length; i++) watch.appended.push(values[i]);
+    }
   }
-  append(loc, writer, kind, arr.length, values ?? count);
+  append(loc, writer, kind, arr.length, count);
 }
 
-/** An Append entry's last slot: the appended values, or only their count. */
-const appendedCount = (slot: unknown) => (typeof slot === 'number' ? slot : (slot as unknown[]).length);
+/** An Append entry's last slot: how many elements it appended. */
+const appendedCount = (slot: unknown) => slot as number;
 
 // --- commit and rollback -----------------------------------------------------
 
@@ -583,8 +597,8 @@ function rollbackArray(watch: Watch, counts: RollbackCounts): void {
   let foreignAppendedAfter = 0;
   let foreignReplaceAfterLast = false;
   const ownRanges: Array<[number, number]> = [];
-  const ownValues: unknown[] = [];
-  let ownValuesKnown = true;
+  const ownValues = watch.appended ?? [];
+  const ownValuesKnown = watch.appendedKnown;
   let lastOwn = start;
   for (let i = start; i < log.length; i += STRIDE) if (log[i] === F) lastOwn = i;
   for (let i = start; i < log.length; i += STRIDE) {
@@ -595,8 +609,6 @@ function rollbackArray(watch: Watch, counts: RollbackCounts): void {
       if (kind !== WriteKind.Append) ownMutate = true;
       else {
         ownRanges.push([log[i + 2] as number, appendedCount(log[i + 3])]);
-        if (Array.isArray(log[i + 3])) ownValues.push(...(log[i + 3] as unknown[]));
-        else ownValuesKnown = false;
       }
       continue;
     }
