@@ -102,8 +102,6 @@ interface Options {
   serverCpu: number;
   clientCpu: number;
   waitQuiet: number;
-  /** Load every setup of an app at the same time (sharing the server core) instead of one after the other. */
-  concurrent: boolean;
   /** Starts per setup for the time-to-listening measurement (0: skip it). */
   startups: number;
   /** Profile instead of measuring throughput: where the .cpuprofile files go. */
@@ -126,9 +124,6 @@ const USAGE = `usage: node dist/bench/realistic.js [options]
   --server-cpu N      core the servers are pinned to (default 0)
   --client-cpu N      core this process (autocannon) is pinned to (default 1)
   --no-pin            do not pin anything
-  --concurrent        load all setups of an app at the same time (sharing the server core)
-                      instead of one after the other: a machine whose speed drifts hits them
-                      alike (env BENCH_CONCURRENT=1)
   --wait-quiet S      before each round, wait up to S s while other processes use
                       more than a quarter of a core (env BENCH_WAIT_QUIET, default 30; 0: never)
   --profile DIR       instead: run every setup under node --cpu-prof with the same load,
@@ -152,7 +147,7 @@ function parseNumber(raw: string | undefined, name: string, integer: boolean, al
 }
 
 function parseOptions(argv: string[], env: NodeJS.ProcessEnv): Options {
-  const flags = parseFlags(argv, new Set(['--rounds', '--duration', '--warmup', '--connections', '--pipelining', '--apps', '--setups', '--startup', '--server-cpu', '--client-cpu', '--wait-quiet', '--profile', '--profile-seconds', '--out']), new Set(['--quick', '--no-pin', '--no-write', '--concurrent']), USAGE, fail);
+  const flags = parseFlags(argv, new Set(['--rounds', '--duration', '--warmup', '--connections', '--pipelining', '--apps', '--setups', '--startup', '--server-cpu', '--client-cpu', '--wait-quiet', '--profile', '--profile-seconds', '--out']), new Set(['--quick', '--no-pin', '--no-write']), USAGE, fail);
   const quick = flags.has('--quick');
   const pick = (flag: string, envName: string | null, full: string, quickDefault: string): string =>
     (flags.get(flag) as string | undefined) ?? (envName ? env[envName] : undefined) ?? (quick ? quickDefault : full);
@@ -179,7 +174,6 @@ function parseOptions(argv: string[], env: NodeJS.ProcessEnv): Options {
     apps,
     setups: chosen,
     pin: !flags.has('--no-pin'),
-    concurrent: flags.has('--concurrent') || env.BENCH_CONCURRENT === '1',
     serverCpu: Number(flags.get('--server-cpu') ?? 0),
     clientCpu: Number(flags.get('--client-cpu') ?? 1),
     waitQuiet: parseNumber(pick('--wait-quiet', 'BENCH_WAIT_QUIET', '30', '5'), 'wait-quiet', false, true),
@@ -436,7 +430,7 @@ function throughputReport(opts: Options, results: Map<string, Round[]>, tally: {
       (contaminated.length > 0 ? ` **Too few clean rounds for ${contaminated.join(', ')}: their numbers include disturbed rounds.**` : ''),
   );
   lines.push('');
-  lines.push(`Spread (per round, each setup against the node round measured ${opts.concurrent ? 'at the same time' : 'next to it'}):`);
+  lines.push('Spread (per round, each setup against the node round measured next to it):');
   lines.push('');
   lines.push('| app | setup | clean rounds | paired req/s ratio, median (min–max) | paired CPU ratio, median (min–max) | server busy | other load, cores median (max) | failed requests |');
   lines.push('|---|---|---:|---:|---:|---:|---:|---:|');
@@ -478,9 +472,7 @@ function throughputReport(opts: Options, results: Map<string, Round[]>, tally: {
 
 function header(title: string, opts: Options, startedAt: Date, extra: string): string[] {
   const cpus = os.cpus();
-  const placement =
-    (pinned ? `servers pinned to cpu ${opts.serverCpu}, autocannon to cpu ${opts.clientCpu}` : 'not pinned') +
-    (opts.concurrent ? ', the setups of an app loaded concurrently' : ', setups one after the other');
+  const placement = pinned ? `servers pinned to cpu ${opts.serverCpu}, autocannon to cpu ${opts.clientCpu}` : 'not pinned';
   return [
     `# ${title}`,
     '',
@@ -721,14 +713,9 @@ async function main(): Promise<void> {
               tally.waited += waited;
             }
             bySetup = {};
-            if (opts.concurrent) {
-              const samples = await Promise.all(order.map((setup) => load(servers.get(app)![setup], opts.duration, opts)));
-              order.forEach((setup, i) => (bySetup[setup] = samples[i]));
-            } else {
-              for (const setup of order) {
-                bySetup[setup] = await load(servers.get(app)![setup], opts.duration, opts);
-                await pause(300);
-              }
+            for (const setup of order) {
+              bySetup[setup] = await load(servers.get(app)![setup], opts.duration, opts);
+              await pause(300);
             }
             if (isClean(bySetup) || opts.waitQuiet === 0 || attempt === ATTEMPTS) break;
             tally.retried++;
