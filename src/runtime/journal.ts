@@ -465,7 +465,8 @@ function leave(watch: Watch): void {
       const idle = idleLocations.push(loc);
       if (idle >= IDLE_SWEEP) sweepIdle();
       else if (idle === 1) {
-        sweepTimer = setTimeoutOrig(sweepIdle, IDLE_SWEEP_MS);
+        // Outside any request: the timer would otherwise hold that request's context for its 5 s.
+        sweepTimer = storage.exit(() => setTimeoutOrig(sweepIdle, IDLE_SWEEP_MS));
         sweepTimer.unref();
       }
     }
