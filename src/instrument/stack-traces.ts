@@ -84,22 +84,28 @@ interface CallSite {
 }
 
 function formatFrame(site: CallSite): string {
-  const text = site.toString();
+  const text = `${site as unknown as string}`; // as Node's default joins them
   if (rewritten.size === 0 && loaderPort === undefined) return text;
-  const fileName = site.getFileName();
-  if (!fileName || site.isEval()) return text;
-  const map = mapOf(fileName);
-  if (map === null) return text;
-  const line = site.getLineNumber();
-  const column = site.getColumnNumber();
-  if (line === null || column === null) return text;
-  // Zero-based in the map, one-based in the frame, as Node maps frames itself.
-  const entry = map.findEntry(line - 1, column - 1);
-  if (entry.originalLine === undefined || entry.originalColumn === undefined) return text;
-  const generated = `:${line}:${column}`;
-  const at = text.lastIndexOf(generated);
-  if (at === -1) return text;
-  return `${text.slice(0, at)}:${entry.originalLine + 1}:${entry.originalColumn + 1}${text.slice(at + generated.length)}`;
+  try {
+    const fileName = site.getFileName();
+    if (!fileName || site.isEval()) return text;
+    const map = mapOf(fileName);
+    if (map === null) return text;
+    const line = site.getLineNumber();
+    const column = site.getColumnNumber();
+    if (line === null || column === null) return text;
+    // Zero-based in the map, one-based in the frame, as Node maps frames itself.
+    const entry = map.findEntry(line - 1, column - 1);
+    if (entry.originalLine === undefined || entry.originalColumn === undefined) return text;
+    const generated = `:${line}:${column}`;
+    const at = text.lastIndexOf(generated);
+    if (at === -1) return text;
+    return `${text.slice(0, at)}:${entry.originalLine + 1}:${entry.originalColumn + 1}${text.slice(at + generated.length)}`;
+  } catch {
+    // A library calling this with call sites of its own making (source-map-support
+    // wraps them): what it gave prints as it is.
+    return text;
+  }
 }
 
 /** Node marks its own errors (`RangeError [ERR_OUT_OF_RANGE]: …`) with a symbol it does not export. */
