@@ -258,8 +258,13 @@ class BirthStamp extends ReturnTarget {
     }
   }
   static of(target: unknown): RequestContext | undefined {
-    return typeof target === 'object' && target !== null && #ctx in target ? (target as BirthStamp).#ctx : undefined;
+    return isObject(target) && #ctx in target ? (target as BirthStamp).#ctx : undefined;
   }
+}
+
+/** Objects and functions (an emitter may be either: Express's app is a function). */
+function isObject(value: unknown): value is object {
+  return (typeof value === 'object' && value !== null) || typeof value === 'function';
 }
 
 function bornIn(emitter: unknown): RequestContext | undefined {
@@ -271,7 +276,7 @@ function patchEmitterBirth(): void {
   const initOrig = ee.init;
   ee.init = function init(this: object) {
     const ctx = liveContext();
-    if (ctx !== undefined && typeof this === 'object' && this !== null) BirthStamp.stamp(this, ctx);
+    if (ctx !== undefined && isObject(this)) BirthStamp.stamp(this, ctx);
     return ReflectApply(initOrig, this, arguments);
   };
 }
