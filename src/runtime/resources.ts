@@ -240,14 +240,13 @@ const ReturnTarget = function (target: object) {
 
 class BirthStamp extends ReturnTarget {
   #ctx: RequestContext | undefined;
-  private constructor(target: object, ctx: RequestContext | undefined) {
+  private constructor(target: object, ctx: RequestContext) {
     super(target);
     this.#ctx = ctx;
   }
-  static stamp(target: object, ctx: RequestContext | undefined): void {
+  static stamp(target: object, ctx: RequestContext): void {
     if (#ctx in target) {
-      // init again (a stream reinitialized): a request's own emitter stays its own
-      if (ctx !== undefined) (target as BirthStamp).#ctx = ctx;
+      (target as BirthStamp).#ctx = ctx; // initialized again, in a later request: it is that one's now
       return;
     }
     try {
