@@ -68,6 +68,7 @@ import os = require('node:os');
 import path = require('node:path');
 import { performance } from 'node:perf_hooks';
 import { request, startServer, type ServerProcess } from '../src/cli/server-process';
+import { clockTicks, machineBusySeconds, statFields } from './lib/cpu';
 import { parseFlags } from './lib/flags';
 
 // --- autocannon (no bundled types) ------------------------------------------
@@ -258,23 +259,6 @@ const EXIT_ON_SIGTERM = path.join(ROOT, 'bench', 'setups', 'exit-on-sigterm.js')
 
 // --- processes: trees, CPU, memory, pinning ------------------------------------------
 
-const clockTicks = (() => {
-  const r = spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' });
-  const n = Number(r.stdout?.trim());
-  return r.status === 0 && Number.isInteger(n) && n > 0 ? n : 100;
-})();
-
-/** Fields of /proc/<pid>/stat from field 3 (state) on, or undefined when the process is gone. */
-function statFields(pid: number): string[] | undefined {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // The command name (field 2) is in parentheses and may contain spaces.
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  } catch {
-    return undefined;
-  }
-}
-
 /** user+sys CPU seconds of a process and of its children it has waited for. */
 function cpuSeconds(pid: number): number {
   const f = statFields(pid);
@@ -338,16 +322,6 @@ const treeRss = (root: number) => observeTree(root).reduce((sum, pid) => sum + r
 /** CPU of a server tree: live processes plus the children they reaped (dead workers end up in cutime). */
 const treeCpu = (root: number) => observeTree(root).reduce((sum, pid) => sum + cpuSeconds(pid), 0);
 
-/** Non-idle CPU seconds of the whole machine, summed over its cores, or NaN without /proc. */
-function machineBusySeconds(): number {
-  try {
-    const line = fs.readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]!;
-    const [user, nice, system, , , irq, softirq, steal] = line.trim().split(/\s+/).slice(1).map(Number);
-    return (user! + nice! + system! + irq! + softirq! + (steal ?? 0)) / clockTicks;
-  } catch {
-    return NaN;
-  }
-}
 
 function ownCpuSeconds(): number {
   const { user, system } = process.cpuUsage();

@@ -8,23 +8,29 @@ import fs = require('node:fs');
 import os = require('node:os');
 import { live } from './servers';
 
-const clockTicks = (() => {
+/** Clock ticks per second, the unit of /proc's CPU times. */
+export const clockTicks = (() => {
   const r = spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' });
   const n = Number(r.stdout?.trim());
   return r.status === 0 && Number.isInteger(n) && n > 0 ? n : 100;
 })();
 
-/** user+sys CPU seconds of a process (all its threads), or NaN without /proc. */
-export function cpuSeconds(pid: number): number {
+/** Fields of /proc/<pid>/stat from field 3 (state) on, or undefined when the process is gone. */
+export function statFields(pid: number): string[] | undefined {
   try {
     const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
     // The command name (field 2) is in parentheses and may contain spaces.
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    // fields[0] is field 3 (state); utime and stime are fields 14 and 15.
-    return (Number(fields[11]) + Number(fields[12])) / clockTicks;
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   } catch {
-    return NaN;
+    return undefined;
   }
+}
+
+/** user+sys CPU seconds of a process (all its threads), or NaN without /proc. */
+export function cpuSeconds(pid: number): number {
+  const fields = statFields(pid);
+  // fields[0] is field 3 (state); utime and stime are fields 14 and 15.
+  return fields ? (Number(fields[11]) + Number(fields[12])) / clockTicks : NaN;
 }
 
 /** Non-idle CPU seconds of the whole machine, summed over its cores, or NaN without /proc. */
