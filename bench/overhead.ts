@@ -20,15 +20,14 @@
  * The bench runs the servers with its own Node (process.execPath), so running
  * it under Node 24 measures Node 24. `--help` lists the options.
  */
-import fs = require('node:fs');
 import os = require('node:os');
 import path = require('node:path');
 import { request, startServer, type ServerProcess } from '../src/cli/server-process';
-import { cannon } from './lib/cannon';
-import { canPin, cpuSeconds, pause, pin, QUIET, waitForQuiet, withOtherLoad } from './lib/cpu';
-import { fixed, int, median, srsRevision } from './lib/report';
-import { live, stopAll, stopOnSignals } from './lib/servers';
+import { canPin, pause, pin, QUIET } from './lib/cpu';
+import { fixed, int, median, publish, srsRevision } from './lib/report';
+import { live, runBenchmark, stopAll, stopOnSignals } from './lib/servers';
 import { parseFlags } from './lib/flags';
+import { cleanRound, describeSample, measureLoad, usableRounds, type Sample, type Tally } from './lib/sample';
 
 // --- options -----------------------------------------------------------------
 
@@ -155,53 +154,8 @@ async function launch(app: string, mode: Mode, opts: Options): Promise<Server> {
 
 // --- load ----------------------------------------------------------------------
 
-interface Sample {
-  rps: number;
-  requests: number;
-  cpuUsPerReq: number;
-  /** Server CPU seconds per wall second: ~1 means the server core was saturated. */
-  busy: number;
-  p50: number;
-  p99: number;
-  bad: number; // errors + timeouts + non-2xx
-  /** CPU (in cores) that other processes on the machine used during the round. */
-  other: number;
-}
-
-async function load(server: Server, seconds: number, opts: Options): Promise<Sample> {
-  const pid = server.proc.child.pid!;
-  const cpuBefore = cpuSeconds(pid);
-  const { value: result, other } = await withOtherLoad(() =>
-    cannon(
-      { url: `http://127.0.0.1:${server.proc.port}${routePath}`, connections: opts.connections, pipelining: opts.pipelining, duration: seconds },
-      seconds * 1000 + 15_000,
-    ),
-  );
-  const cpu = cpuSeconds(pid) - cpuBefore;
-  if (server.proc.child.exitCode !== null || server.proc.child.signalCode !== null) {
-    throw new Error(`${server.app} under ${server.mode} exited during the run\n${server.proc.stderr()}`);
-  }
-  const requests = result.requests.total;
-  if (!(requests > 0)) {
-    // Starved by other processes: the round is not clean and gets measured
-    // again. On a quiet machine, a server that answers nothing is a bug.
-    if (!(other >= QUIET)) throw new Error(`${server.app} under ${server.mode}: no request completed`);
-    return { rps: 0, requests: 0, cpuUsPerReq: NaN, busy: cpu / result.duration, p50: NaN, p99: NaN, bad: result.errors + result.timeouts + result.non2xx, other };
-  }
-  return {
-    rps: requests / result.duration,
-    requests,
-    cpuUsPerReq: (cpu * 1e6) / requests,
-    busy: cpu / result.duration,
-    p50: result.latency.p50,
-    p99: result.latency.p99,
-    bad: result.errors + result.timeouts + result.non2xx,
-    other,
-  };
-}
-
-function describe(s: Sample): string {
-  return `${int(s.rps)} req/s, ${fixed(s.cpuUsPerReq, 1)} µs CPU/req, server busy ${Math.round(s.busy * 100)} %, other load ${fixed(s.other, 2)} cores`;
+function load(server: Server, seconds: number, opts: Options): Promise<Sample> {
+  return measureLoad(server.proc, `${server.app} under ${server.mode}`, { url: `http://127.0.0.1:${server.proc.port}${routePath}`, connections: opts.connections, pipelining: opts.pipelining, duration: seconds });
 }
 
 // --- statistics and report -------------------------------------------------------
@@ -210,14 +164,7 @@ type Pair = Record<Mode, Sample>;
 
 /** A pair measured while other processes left the cores alone. */
 const isClean = (pair: Pair) => !(Math.max(pair.node.other, pair.srs.other) >= QUIET);
-
-/** The pairs the summary uses: the clean ones when there are enough of them, else all. */
-function usable(pairs: Pair[]): { used: Pair[]; clean: number } {
-  // A starved round (no request completed) has nothing to summarize.
-  const measured = pairs.filter((p) => p.node.requests > 0 && p.srs.requests > 0);
-  const clean = measured.filter(isClean);
-  return { used: clean.length >= Math.max(2, Math.ceil(pairs.length / 2)) || measured.length === 0 ? clean : measured, clean: clean.length };
-}
+const usable = (pairs: Pair[]) => usableRounds(pairs, (p) => [p.node, p.srs]);
 
 function report(opts: Options, results: Map<string, Pair[]>, pinned: boolean, startedAt: Date, tally: Tally): string {
   const cpus = os.cpus();
@@ -307,11 +254,6 @@ function report(opts: Options, results: Map<string, Pair[]>, pinned: boolean, st
 
 const ATTEMPTS = 3;
 
-interface Tally {
-  waited: number;
-  retried: number;
-}
-
 /** One node/srs pair in the given order, back to back (or at the same time with --concurrent). */
 async function measurePair(pair: Record<Mode, Server>, order: Mode[], opts: Options): Promise<Record<Mode, Sample>> {
   const byMode = {} as Record<Mode, Sample>;
@@ -369,38 +311,18 @@ async function main(): Promise<void> {
       for (const [appIndex, app] of opts.apps.entries()) {
         // ABBA: alternate which mode goes first, so drift hits both equally.
         const order: Mode[] = (round + appIndex) % 2 === 0 ? ['node', 'srs'] : ['srs', 'node'];
-        let byMode: Record<Mode, Sample> | undefined;
-        for (let attempt = 1; attempt <= ATTEMPTS; attempt++) {
-          if (opts.waitQuiet > 0) {
-            const waited = await waitForQuiet(opts.waitQuiet);
-            if (waited >= 1) log(`waited ${waited.toFixed(1)} s for other processes to go quiet`);
-            tally.waited += waited;
-          }
-          byMode = await measurePair(servers.get(app)!, order, opts);
-          if (isClean(byMode) || opts.waitQuiet === 0 || attempt === ATTEMPTS) break;
-          tally.retried++;
-          log(`round ${round + 1}/${opts.rounds} ${app}: other processes used the CPU, measuring the pair again`);
-        }
-        results.get(app)!.push(byMode!);
-        for (const mode of MODES) {
-          log(`round ${round + 1}/${opts.rounds} ${app} ${mode}: ${describe(byMode![mode])}`);
-        }
+        const what = `round ${round + 1}/${opts.rounds} ${app}`;
+        const byMode = await cleanRound(() => measurePair(servers.get(app)!, order, opts), isClean, { waitQuiet: opts.waitQuiet, attempts: ATTEMPTS, what }, tally, log);
+        results.get(app)!.push(byMode);
+        for (const mode of MODES) log(`${what} ${mode}: ${describeSample(byMode[mode])}`);
       }
     }
     const markdown = report(opts, results, pinned, startedAt, tally);
-    process.stdout.write(markdown);
-    if (opts.out !== null) {
-      fs.mkdirSync(path.dirname(opts.out), { recursive: true });
-      fs.writeFileSync(opts.out, markdown);
-      log(`overhead: wrote ${path.relative(process.cwd(), opts.out)}`);
-    }
+    publish('overhead', markdown, opts.out, log);
   } finally {
     await stopAll();
     clearTimeout(deadline);
   }
 }
 
-main().catch((err: unknown) => {
-  process.stderr.write(`overhead: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-  void stopAll().finally(() => process.exit(1));
-});
+runBenchmark('overhead', main);

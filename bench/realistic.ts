@@ -32,11 +32,12 @@ import fs = require('node:fs');
 import os = require('node:os');
 import path = require('node:path');
 import { request, startServer, type ServerProcess } from '../src/cli/server-process';
-import { cannon, type CannonRequest } from './lib/cannon';
-import { canPin, cpuSeconds, pause, pin, QUIET, waitForQuiet, withOtherLoad } from './lib/cpu';
-import { fixed, int, median, repoRoot, srsRevision } from './lib/report';
-import { live, stopAll, stopOnSignals } from './lib/servers';
+import { type CannonRequest } from './lib/cannon';
+import { canPin, pause, pin, QUIET, waitForQuiet } from './lib/cpu';
+import { fixed, int, median, publish, repoRoot, srsRevision } from './lib/report';
+import { live, runBenchmark, stopAll, stopOnSignals } from './lib/servers';
 import { parseFlags } from './lib/flags';
+import { cleanRound, describeSample, measureLoad, usableRounds, type Sample, type Tally } from './lib/sample';
 
 // --- setups and apps -------------------------------------------------------------
 
@@ -234,55 +235,15 @@ let pinned = false;
 
 // --- load ----------------------------------------------------------------------
 
-interface Sample {
-  rps: number;
-  requests: number;
-  cpuUsPerReq: number;
-  busy: number;
-  p50: number;
-  p99: number;
-  bad: number;
-  other: number;
+function load(server: Server, seconds: number, opts: Options): Promise<Sample> {
+  return measureLoad(server.proc, `${server.app} under ${server.setup}`, { url: `http://127.0.0.1:${server.proc.port}`, connections: opts.connections, pipelining: opts.pipelining, duration: seconds, requests: MIX });
 }
-
-async function load(server: Server, seconds: number, opts: Options): Promise<Sample> {
-  const pid = server.proc.child.pid!;
-  const cpuBefore = cpuSeconds(pid);
-  const { value: result, other } = await withOtherLoad(() =>
-    cannon(
-      { url: `http://127.0.0.1:${server.proc.port}`, connections: opts.connections, pipelining: opts.pipelining, duration: seconds, requests: MIX },
-      seconds * 1000 + 15_000,
-    ),
-  );
-  const cpu = cpuSeconds(pid) - cpuBefore;
-  if (server.proc.child.exitCode !== null || server.proc.child.signalCode !== null) {
-    throw new Error(`${server.app} under ${server.setup} exited during the run\n${server.proc.stderr()}`);
-  }
-  const requests = result.requests.total;
-  if (!(requests > 0)) throw new Error(`${server.app} under ${server.setup}: no request completed`);
-  return {
-    rps: requests / result.duration,
-    requests,
-    cpuUsPerReq: (cpu * 1e6) / requests,
-    busy: cpu / result.duration,
-    p50: result.latency.p50,
-    p99: result.latency.p99,
-    bad: result.errors + result.timeouts + result.non2xx,
-    other,
-  };
-}
-
-const describe = (s: Sample) =>
-  `${int(s.rps)} req/s, ${fixed(s.cpuUsPerReq, 1)} µs CPU/req, server busy ${Math.round(s.busy * 100)} %, other load ${fixed(s.other, 2)} cores`;
 
 type Round = Partial<Record<SetupName, Sample>>;
 const ATTEMPTS = 3;
 const isClean = (round: Round) => Object.values(round).every((s) => !(s!.other >= QUIET));
 
-function usable(rounds: Round[]): { used: Round[]; clean: number } {
-  const clean = rounds.filter(isClean);
-  return { used: clean.length >= Math.max(2, Math.ceil(rounds.length / 2)) ? clean : rounds, clean: clean.length };
-}
+const usable = (rounds: Round[]) => usableRounds(rounds, (r) => Object.values(r) as Sample[]);
 
 // --- startup: time to listening and the instrumenter's own time -------------------------
 
@@ -402,7 +363,7 @@ function startupReport(results: Map<string, Record<StartKind, Start[]>>, opts: O
 
 // --- throughput report ---------------------------------------------------------------
 
-function throughputReport(opts: Options, results: Map<string, Round[]>, tally: { waited: number; retried: number }): string[] {
+function throughputReport(opts: Options, results: Map<string, Round[]>, tally: Tally): string[] {
   const lines: string[] = [];
   lines.push('| app | setup | req/s | × node | µs CPU/req | CPU × node | p99 ms | target |');
   lines.push('|---|---|---:|---:|---:|---:|---:|---|');
@@ -589,7 +550,7 @@ async function profileRun(opts: Options, tmp: string, log: (s: string) => void):
       const profile = JSON.parse(fs.readFileSync(file, 'utf8')) as CpuProfile;
       const summary = summarize(profile, sample.requests, fromUs, toUs);
       perSetup.set(setup, summary);
-      log(`profiled ${app} ${setup}: ${describe(sample)} (under the profiler)`);
+      log(`profiled ${app} ${setup}: ${describeSample(sample)} (under the profiler)`);
     }
     summaries.set(app, perSetup);
   }
@@ -700,29 +661,23 @@ async function main(): Promise<void> {
         }
       }
       const results = new Map<string, Round[]>(opts.apps.map((a) => [a, []]));
-      const tally = { waited: 0, retried: 0 };
+      const tally: Tally = { waited: 0, retried: 0 };
       for (let round = 0; round < opts.rounds; round++) {
         for (const [appIndex, app] of opts.apps.entries()) {
           // ABBA over the setups: forward, then backward, so drift hits all alike.
           const order = (round + appIndex) % 2 === 0 ? opts.setups : [...opts.setups].reverse();
-          let bySetup: Round = {};
-          for (let attempt = 1; attempt <= ATTEMPTS; attempt++) {
-            if (opts.waitQuiet > 0) {
-              const waited = await waitForQuiet(opts.waitQuiet);
-              if (waited >= 1) log(`waited ${waited.toFixed(1)} s for other processes to go quiet`);
-              tally.waited += waited;
-            }
-            bySetup = {};
+          const measure = async () => {
+            const bySetup: Round = {};
             for (const setup of order) {
               bySetup[setup] = await load(servers.get(app)![setup], opts.duration, opts);
               await pause(300);
             }
-            if (isClean(bySetup) || opts.waitQuiet === 0 || attempt === ATTEMPTS) break;
-            tally.retried++;
-            log(`round ${round + 1}/${opts.rounds} ${app}: other processes used the CPU, measuring the round again`);
-          }
+            return bySetup;
+          };
+          const what = `round ${round + 1}/${opts.rounds} ${app}`;
+          const bySetup = await cleanRound(measure, isClean, { waitQuiet: opts.waitQuiet, attempts: ATTEMPTS, what }, tally, log);
           results.get(app)!.push(bySetup);
-          for (const setup of opts.setups) log(`round ${round + 1}/${opts.rounds} ${app} ${setup}: ${describe(bySetup[setup]!)}`);
+          for (const setup of opts.setups) log(`${what} ${setup}: ${describeSample(bySetup[setup]!)}`);
         }
       }
       await stopAll();
@@ -735,12 +690,7 @@ async function main(): Promise<void> {
       }
       markdown = lines.join('\n');
     }
-    process.stdout.write(markdown);
-    if (opts.out !== null) {
-      fs.mkdirSync(path.dirname(opts.out), { recursive: true });
-      fs.writeFileSync(opts.out, markdown);
-      log(`realistic: wrote ${path.relative(process.cwd(), opts.out)}`);
-    }
+    publish('realistic', markdown, opts.out, log);
   } finally {
     await stopAll();
     clearTimeout(deadline);
@@ -748,7 +698,4 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((err: unknown) => {
-  process.stderr.write(`realistic: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-  void stopAll().finally(() => process.exit(1));
-});
+runBenchmark('realistic', main);

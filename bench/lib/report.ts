@@ -22,3 +22,12 @@ export function srsRevision(): string {
   const rev = git.status === 0 ? git.stdout.trim() : process.env.BENCH_SRS_REV;
   return rev ? `srs ${version} (${rev})` : `srs ${version}`;
 }
+
+/** Prints a report and, unless `out` is null, writes it there; `name` prefixes the log line. */
+export function publish(name: string, markdown: string, out: string | null, log: (line: string) => void): void {
+  process.stdout.write(markdown);
+  if (out === null) return;
+  fs.mkdirSync(path.dirname(out), { recursive: true });
+  fs.writeFileSync(out, markdown);
+  log(`${name}: wrote ${path.relative(process.cwd(), out)}`);
+}

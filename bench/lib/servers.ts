@@ -22,3 +22,11 @@ export function stopOnSignals(name: string): void {
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
 }
+
+/** Runs a benchmark's main: a failure prints one message, stops every server and exits 1. */
+export function runBenchmark(name: string, main: () => Promise<void>): void {
+  main().catch((err: unknown) => {
+    process.stderr.write(`${name}: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    void stopAll().finally(() => process.exit(1));
+  });
+}
