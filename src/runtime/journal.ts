@@ -423,9 +423,6 @@ export function arrayWrite(arr: unknown[], kind: WriteKind.Append | WriteKind.Mu
   append(loc, writer, kind, arr.length, count);
 }
 
-/** An Append entry's last slot: how many elements it appended. */
-const appendedCount = (slot: unknown) => slot as number;
-
 // --- commit and rollback -----------------------------------------------------
 
 /**
@@ -609,7 +606,7 @@ function rollbackArray(watch: Watch, counts: RollbackCounts): void {
     if (writer === F) {
       if (kind !== WriteKind.Append) ownMutate = true;
       else {
-        ownRanges.push([log[i + 2] as number, appendedCount(log[i + 3])]);
+        ownRanges.push([log[i + 2] as number, (log[i + 3] as number)]);
       }
       continue;
     }
@@ -618,7 +615,7 @@ function rollbackArray(watch: Watch, counts: RollbackCounts): void {
     if (kind === WriteKind.Mutate || kind === WriteKind.Replace) {
       if (after) foreignMutateAfterLast = true;
       else foreignMutateBeforeLast = true;
-    } else if (after) foreignAppendedAfter += appendedCount(log[i + 3]);
+    } else if (after) foreignAppendedAfter += (log[i + 3] as number);
     else foreignAppendsBeforeLast = true;
   }
   const foreign = foreignMutateAfterLast || foreignMutateBeforeLast || foreignAppendsBeforeLast || foreignAppendedAfter > 0;
