@@ -5,6 +5,7 @@
  * on stderr with exit code 2.
  */
 import assert = require('node:assert/strict');
+import { execFileSync } from 'node:child_process';
 import fs = require('node:fs');
 import path = require('node:path');
 import { describe, test } from 'node:test';
@@ -151,6 +152,13 @@ describe('srs --help and --version', { timeout: 30_000 }, () => {
       }
     });
   }
+
+  // npx and npm's bin links run the file itself: `npm ci` leaves its mode to the build.
+  test('the srs bin runs as a command (executable, with its shebang)', () => {
+    const pathWithNode = `${path.dirname(process.execPath)}${path.delimiter}${process.env.PATH ?? ''}`;
+    const out = execFileSync(srsCli, ['--version'], { encoding: 'utf8', env: { ...process.env, PATH: pathWithNode } });
+    assert.match(out, /\d+\.\d+\.\d+/);
+  });
 
   // Only run and demo read SRS_*: a bad variable must not lock a user out of --help.
   test('srs --help and --version work whatever SRS_* says', async () => {
