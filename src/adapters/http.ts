@@ -5,16 +5,25 @@ import type { Config } from '../runtime/config';
 import { ContextState, enter, RequestContext, RequestInfo, runOpening, storage } from '../runtime/context';
 import { isDraining, requestEnded, requestStarted, serverClosed, serverListening } from '../runtime/escalate';
 import { contextEnded, contextOpened } from '../runtime/lifecycle';
-import { ReflectApply, setTimeoutOrig } from '../runtime/primordials';
+import { EventEmitterPrototypeOn, ReflectApply, setTimeoutOrig } from '../runtime/primordials';
+import { isSharedConnection } from '../runtime/resources';
 import { installCrashHandlers } from '../runtime/recover';
 
 /**
  * node:http and node:https servers, and so Express, Fastify, Koa and anything
  * else built on them. Each 'request' (and 'checkContinue'/'checkExpectation')
  * opens a request context; 'upgrade' and 'connect' open one for the life of
- * the upgraded connection. The request's req, res and current socket emit
- * their events inside its context, because Node emits them from the
- * connection's callbacks, which belong to no request.
+ * the upgraded connection.
+ *
+ * Node delivers a request's later events from the connection's callbacks,
+ * which belong to no request, so SRS enters the request's context at the two
+ * places they come from: the connection's socket events (its 'close', 'end',
+ * 'timeout', 'error', and all events of an upgraded socket) and the HTTP
+ * parser's body and message-complete callbacks (req 'data', and 'end' through
+ * the tick it schedules). Everything else a request's req and res emit
+ * happens inside the request's own callbacks, where its context already is;
+ * patching req's and res's emit instead would cost every event of every
+ * request a wrapper call.
  */
 
 const kContext = Symbol('srs.context');
@@ -139,7 +148,10 @@ function patchServer(proto: net.Server): void {
         const ctx = new HttpRequestContext(req, res);
         req[kContext] = ctx;
         res[kContext] = ctx;
-        (req.socket as net.Socket & Owned)[kContext] = ctx;
+        const socket = req.socket as ConnectionSocket;
+        socket[kContext] = ctx;
+        if (socket.parser != null) hookParser(socket.parser);
+        ReflectApply(EventEmitterPrototypeOn, res, ['close', responseClosed]);
         requestStarted();
         contextOpened();
         if (isDraining()) res.shouldKeepAlive = false;
@@ -168,19 +180,85 @@ function patchServer(proto: net.Server): void {
   (proto.emit as typeof emitOrig)[kPatched] = true;
 }
 
-type OwnedEmitter = Owned & { _events?: Record<string | symbol, unknown> };
+/** The response is over (aborted or not): its request is no longer in flight. */
+function responseClosed(this: http.ServerResponse & Owned): void {
+  const ctx = this[kContext] as HttpRequestContext | undefined;
+  if (ctx !== undefined) ctx.closed(this);
+}
 
-/** Emits of req, res and sockets run in the context that owns the object. */
-function patchOwnedEmitter(proto: { emit: (...args: any[]) => boolean }): void {
+// --- the HTTP parser -------------------------------------------------------
+//
+// A connection's parser (Node reuses parsers across connections) calls its
+// body and message-complete callbacks from native code. Each callback is
+// replaced once per parser object by one that runs it in the context of the
+// request being parsed (parser.incoming).
+
+type ParserCallback = (this: HttpParser, ...args: unknown[]) => unknown;
+interface HttpParser {
+  incoming: (http.IncomingMessage & Owned) | null;
+  [slot: number]: ParserCallback | undefined;
+}
+type ConnectionSocket = net.Socket & Owned & { parser?: HttpParser | null };
+
+interface ParserSlot {
+  index: number;
+  original: ParserCallback;
+  inContext: ParserCallback;
+}
+let parserSlots: ParserSlot[] | undefined;
+
+function inRequestOf(original: ParserCallback): ParserCallback {
+  return function (this: HttpParser) {
+    const ctx = this.incoming?.[kContext];
+    if (ctx === undefined) return ReflectApply(original, this, arguments);
+    return enter(ctx, original, this, arguments);
+  };
+}
+
+/** The callbacks to wrap, found on the first parser seen: Node's slot numbers (HTTPParser.kOnBody, …). */
+function slotsOf(parser: HttpParser): ParserSlot[] {
+  const constants = (parser.constructor ?? {}) as { kOnBody?: unknown; kOnMessageComplete?: unknown };
+  const slots: ParserSlot[] = [];
+  for (const index of [constants.kOnBody, constants.kOnMessageComplete]) {
+    if (typeof index !== 'number') continue;
+    const original = parser[index];
+    if (typeof original === 'function') slots.push({ index, original, inContext: inRequestOf(original) });
+  }
+  return slots;
+}
+
+function hookParser(parser: HttpParser): void {
+  const slots = (parserSlots ??= slotsOf(parser));
+  for (let i = 0; i < slots.length; i++) {
+    const slot = slots[i]!;
+    // Another callback (a framework's own parser setup) is left as it is.
+    if (parser[slot.index] === slot.original) parser[slot.index] = slot.inContext;
+  }
+}
+
+// --- the connection's socket -----------------------------------------------
+
+type OwnedSocket = ConnectionSocket & { _events?: Record<string | symbol, unknown> };
+
+/**
+ * A connection's socket emits in the context of the request it serves (an
+ * upgraded socket: of its upgrade), and a shared outgoing connection in none
+ * (see resources.ts): its events belong to no request, not to the one that
+ * happened to open it.
+ */
+function patchSocketEmit(): void {
+  const proto = net.Socket.prototype as unknown as { emit: (...args: any[]) => boolean };
   const emitOrig = proto.emit;
-  proto.emit = function emit(this: OwnedEmitter, event: string | symbol) {
+  proto.emit = function emit(this: OwnedSocket, event: string | symbol) {
     const ctx = this[kContext] as HttpRequestContext | UpgradeContext | undefined;
-    if (ctx === undefined) return ReflectApply(emitOrig, this, arguments);
+    if (ctx === undefined) {
+      if (isSharedConnection(this) && storage.getStore() !== undefined) return storage.exit(ReflectApply, emitOrig, this, arguments);
+      return ReflectApply(emitOrig, this, arguments);
+    }
     if (event === 'close') ctx.closed(this);
     if (ctx.state === ContextState.Live) {
-      // Most of a request's events ('readable', 'close', …) have no listener:
-      // no code runs, so no context is needed. An unheard 'error' throws, and
-      // must be attributed.
+      // Events nobody listens to run no code, and need no context. An unheard
+      // 'error' throws, and must be attributed.
       if (event !== 'error' && this._events?.[event] === undefined) return ReflectApply(emitOrig, this, arguments);
       if (storage.getStore() === ctx) return ReflectApply(emitOrig, this, arguments);
     }
@@ -195,7 +273,5 @@ export function installHttpAdapter(cfg: Config): void {
   installed = true;
   patchServer(http.Server.prototype);
   patchServer(https.Server.prototype);
-  patchOwnedEmitter(http.IncomingMessage.prototype);
-  patchOwnedEmitter(http.ServerResponse.prototype);
-  patchOwnedEmitter(net.Socket.prototype);
+  patchSocketEmit();
 }

@@ -310,14 +310,6 @@ function patchSockets(): void {
     }
     return ReflectApply(connectOrig, this, arguments);
   };
-  // A shared connection's events belong to no request, not to the one that
-  // happened to open it (its callbacks would otherwise carry that request's
-  // context, and die with it).
-  const emitOrig = net.Socket.prototype.emit as (...a: unknown[]) => boolean;
-  (net.Socket.prototype as any).emit = function emit(this: any) {
-    if (this[kOwner] === SHARED && storage.getStore() !== undefined) return storage.exit(ReflectApply, emitOrig, this, arguments);
-    return ReflectApply(emitOrig, this, arguments);
-  };
   // A socket one request connected and another writes to is a shared connection.
   const writeOrig = net.Socket.prototype.write as (...a: unknown[]) => boolean;
   (net.Socket.prototype as any).write = function write(this: any) {
@@ -335,6 +327,15 @@ function patchSockets(): void {
     }
     return ReflectApply(addRequestOrig, this, arguments);
   };
+}
+
+/**
+ * A connection that serves whoever uses it (see patchSockets): its events
+ * belong to no request, not to the one that happened to open it, whose
+ * context would otherwise die with it. The http adapter's socket emit asks.
+ */
+export function isSharedConnection(socket: object): boolean {
+  return (socket as { [kOwner]?: unknown })[kOwner] === SHARED;
 }
 
 function patchFileStreams(): void {
