@@ -138,31 +138,19 @@ const kPatched = Symbol('srs.patched');
 function patchServer(proto: net.Server): void {
   const emitOrig = proto.emit as typeof proto.emit & { [kPatched]?: true };
   if (emitOrig[kPatched]) return; // inherited from an already patched prototype
-  proto.emit = function emit(this: net.Server, event: string | symbol) {
+  proto.emit = function emit(this: net.Server, event: string | symbol, req?: unknown, res?: unknown) {
+    // Node emits these with exactly (req, res): the hot path takes them as
+    // parameters, so no arguments object is built for every request.
+    if (arguments.length === 3 && (event === 'request' || event === 'checkContinue' || event === 'checkExpectation')) {
+      return openRequest(this, emitOrig, event, req as http.IncomingMessage & Owned, res as http.ServerResponse & Owned);
+    }
     switch (event) {
-      case 'request':
-      case 'checkContinue':
-      case 'checkExpectation': {
-        const req = arguments[1] as http.IncomingMessage & Owned;
-        const res = arguments[2] as http.ServerResponse & Owned;
-        const ctx = new HttpRequestContext(req, res);
-        req[kContext] = ctx;
-        res[kContext] = ctx;
-        const socket = req.socket as ConnectionSocket;
-        socket[kContext] = ctx;
-        if (socket.parser != null) hookParser(socket.parser);
-        ReflectApply(EventEmitterPrototypeOn, res, ['close', responseClosed]);
-        requestStarted();
-        contextOpened();
-        if (isDraining()) res.shouldKeepAlive = false;
-        return runOpening(ctx, emitOrig, this, arguments);
-      }
       case 'upgrade':
       case 'connect': {
-        const req = arguments[1] as http.IncomingMessage & Owned;
+        const upgraded = arguments[1] as http.IncomingMessage & Owned;
         const socket = arguments[2] as net.Socket & Owned;
-        const ctx = new UpgradeContext(req, socket, event);
-        req[kContext] = ctx;
+        const ctx = new UpgradeContext(upgraded, socket, event);
+        upgraded[kContext] = ctx;
         socket[kContext] = ctx;
         contextOpened();
         return runOpening(ctx, emitOrig, this, arguments);
@@ -178,6 +166,26 @@ function patchServer(proto: net.Server): void {
     return ReflectApply(emitOrig, this, arguments);
   };
   (proto.emit as typeof emitOrig)[kPatched] = true;
+}
+
+function openRequest(
+  server: net.Server,
+  emitOrig: (...args: any[]) => boolean,
+  event: string,
+  req: http.IncomingMessage & Owned,
+  res: http.ServerResponse & Owned,
+): boolean {
+  const ctx = new HttpRequestContext(req, res);
+  req[kContext] = ctx;
+  res[kContext] = ctx;
+  const socket = req.socket as ConnectionSocket;
+  socket[kContext] = ctx;
+  if (socket.parser != null) hookParser(socket.parser);
+  ReflectApply(EventEmitterPrototypeOn, res, ['close', responseClosed]);
+  requestStarted();
+  contextOpened();
+  if (isDraining()) res.shouldKeepAlive = false;
+  return runOpening(ctx, emitOrig, server, [event, req, res]);
 }
 
 /** The response is over (aborted or not): its request is no longer in flight. */
