@@ -111,7 +111,9 @@ function parseOptions(argv: string[], env: NodeJS.ProcessEnv): Options {
   if (apps.length === 0) fail('--apps is empty');
 
   const major = process.versions.node.split('.')[0];
-  const defaultOut = path.join(__dirname, '..', '..', 'bench', 'results', `overhead-node${major}${quick ? '-quick' : ''}.md`);
+  const concurrent = flags.has('--concurrent') || env.BENCH_CONCURRENT === '1';
+  // One file per mode: a concurrent run does not overwrite the interleaved one.
+  const defaultOut = path.join(__dirname, '..', '..', 'bench', 'results', `overhead-node${major}${concurrent ? '-concurrent' : ''}${quick ? '-quick' : ''}.md`);
   return {
     quick,
     rounds: parseNumber(pick('--rounds', 'BENCH_ROUNDS', '5', '2'), 'rounds', true),
@@ -123,7 +125,7 @@ function parseOptions(argv: string[], env: NodeJS.ProcessEnv): Options {
     pin: !flags.has('--no-pin'),
     serverCpu: Number(flags.get('--server-cpu') ?? 0),
     clientCpu: Number(flags.get('--client-cpu') ?? 1),
-    concurrent: flags.has('--concurrent') || env.BENCH_CONCURRENT === '1',
+    concurrent,
     waitQuiet: parseWait(pick('--wait-quiet', 'BENCH_WAIT_QUIET', '30', '5')),
     out: flags.has('--no-write') ? null : ((flags.get('--out') as string | undefined) ?? defaultOut),
   };
