@@ -25,6 +25,8 @@ export interface CannonOptions {
   connections: number;
   pipelining: number;
   duration: number;
+  /** A fixed number of requests instead of a duration. */
+  amount?: number;
   requests?: CannonRequest[];
 }
 

@@ -1,0 +1,136 @@
+/**
+ * Instructions per request, node vs srs, counted by valgrind's callgrind.
+ *
+ * This machine's speed drifts by up to 2× within minutes, so seconds compare
+ * badly; an instruction count does not drift. Each variant's server runs
+ * under callgrind with counting off; it is warmed up (three loads, so that
+ * the second connection's re-optimizations are over too), then counting is
+ * switched on for a fixed number of requests and off again. Only the main
+ * thread counts (V8 compiles and helps the collector on other threads, whose
+ * share varies from run to run); the collector's share of the main thread is
+ * reported apart, for the same reason. Needs valgrind (Debian: valgrind).
+ */
+import { execFileSync, spawn } from 'node:child_process';
+import fs = require('node:fs');
+import os = require('node:os');
+import path = require('node:path');
+import { cannon } from './lib/cannon';
+import { pause } from './lib/cpu';
+import { parseFlags } from './lib/flags';
+import { fixed, int, repoRoot } from './lib/report';
+
+const USAGE = `usage: node dist/bench/instructions.js [options]
+
+  --app NAME          bench/apps/NAME.js (default plain-http)
+  --requests N        requests counted per variant (default 4000)
+  --warmup N          requests per warm-up load, three loads (default 2000)
+  --connections N     autocannon connections (default 20)
+  --path P            request path (default /users/42)
+`;
+
+function fail(message: string): never {
+  process.stderr.write(`instructions: ${message}\n`);
+  process.exit(2);
+}
+
+interface Count {
+  total: number;
+  gc: number;
+}
+
+// The collector's functions in callgrind's symbol names.
+const GC = /Scaveng|heap::|Heap::|Evacuat|IteratePointers|MarkCompact|Sweep|OnMoveEvent|Marking|RememberedSet|SlotSet|SemiSpace|NewSpace|PagedSpace|MinorMS|FreeList/;
+
+function mainThreadCount(outFile: string): Count {
+  const text = execFileSync('callgrind_annotate', ['--threshold=100', outFile], { maxBuffer: 1 << 28 }).toString();
+  let total = 0;
+  let gc = 0;
+  for (const line of text.split('\n')) {
+    const m = /^\s*([\d,]+)\s+\([^)]*\)\s+(.*)$/.exec(line);
+    if (!m) continue;
+    const n = Number(m[1]!.replace(/,/g, ''));
+    if (m[2]!.includes('PROGRAM TOTALS')) total = n;
+    else if (GC.test(m[2]!)) gc += n;
+  }
+  return { total, gc };
+}
+
+async function countVariant(srs: boolean, app: string, opts: { requests: number; warmup: number; connections: number; path: string }): Promise<Count> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'srs-instr-'));
+  const outFile = path.join(dir, 'cg.out');
+  const args = ['--tool=callgrind', '--separate-threads=yes', '--instr-atstart=no', `--callgrind-out-file=${outFile}`, process.execPath];
+  if (srs) args.push('-r', path.join(repoRoot, 'dist', 'src', 'register', 'index.js'));
+  args.push(path.join(repoRoot, 'bench', 'apps', `${app}.js`));
+  const child = spawn('valgrind', args, { stdio: ['ignore', 'pipe', 'pipe'], cwd: repoRoot });
+  let stderr = '';
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  try {
+    const port = await new Promise<number>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('the server did not listen within 120 s')), 120_000);
+      child.once('exit', (code) => reject(new Error(`valgrind exited with ${code}: ${stderr.trim().split('\n').pop() ?? ''}`)));
+      child.stdout.on('data', (d: Buffer) => {
+        const m = /listening (\d+)/.exec(d.toString());
+        if (m) {
+          clearTimeout(timer);
+          resolve(Number(m[1]));
+        }
+      });
+    });
+    const load = (amount: number) =>
+      cannon({ url: `http://127.0.0.1:${port}${opts.path}`, connections: opts.connections, pipelining: 1, duration: 600, amount }, 600_000);
+    for (let i = 0; i < 3; i++) await load(opts.warmup);
+    execFileSync('callgrind_control', ['-i', 'on', String(child.pid)], { stdio: 'ignore' });
+    const result = await load(opts.requests);
+    execFileSync('callgrind_control', ['-i', 'off', String(child.pid)], { stdio: 'ignore' });
+    if (result.requests.total !== opts.requests || result.errors > 0 || result.non2xx > 0) {
+      throw new Error(`the counted load was not clean: ${result.requests.total} requests, ${result.errors} errors, ${result.non2xx} non-2xx`);
+    }
+  } finally {
+    child.kill('SIGTERM');
+    await new Promise((resolve) => (child.exitCode !== null ? resolve(undefined) : child.once('exit', resolve)));
+    await pause(200);
+  }
+  const main = `${outFile}-01`;
+  if (!fs.existsSync(main)) throw new Error('callgrind wrote no main-thread profile');
+  const count = mainThreadCount(main);
+  fs.rmSync(dir, { recursive: true, force: true });
+  return { total: count.total / opts.requests, gc: count.gc / opts.requests };
+}
+
+async function main(): Promise<void> {
+  const flags = parseFlags(process.argv.slice(2), new Set(['--app', '--requests', '--warmup', '--connections', '--path']), new Set(), USAGE, fail);
+  const positive = (name: string, fallback: number): number => {
+    const raw = flags.get(name);
+    if (raw === undefined) return fallback;
+    const n = Number(raw);
+    if (!Number.isInteger(n) || n <= 0) fail(`${name} expects a positive integer, got "${String(raw)}"`);
+    return n;
+  };
+  const app = (flags.get('--app') as string | undefined) ?? 'plain-http';
+  if (!fs.existsSync(path.join(repoRoot, 'bench', 'apps', `${app}.js`))) fail(`no app bench/apps/${app}.js`);
+  try {
+    execFileSync('valgrind', ['--version'], { stdio: 'ignore' });
+  } catch {
+    fail('valgrind is not installed (Debian: apt-get install valgrind)');
+  }
+  const opts = {
+    requests: positive('--requests', 4000),
+    warmup: positive('--warmup', 2000),
+    connections: positive('--connections', 20),
+    path: (flags.get('--path') as string | undefined) ?? '/users/42',
+  };
+  const node = await countVariant(false, app, opts);
+  const srs = await countVariant(true, app, opts);
+  const mutator = (c: Count) => c.total - c.gc;
+  process.stdout.write(
+    `${app} on Node ${process.version}, main thread, instructions per request (${opts.requests} requests, ${opts.connections} connections):\n` +
+      `  node  ${int(node.total)} (collector ${int(node.gc)}, the rest ${int(mutator(node))})\n` +
+      `  srs   ${int(srs.total)} (collector ${int(srs.gc)}, the rest ${int(mutator(srs))})\n` +
+      `  srs / node: ${fixed(srs.total / node.total, 3)} in all, ${fixed(mutator(srs) / mutator(node), 3)} without the collector\n`,
+  );
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`instructions: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(1);
+});
