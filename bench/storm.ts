@@ -146,6 +146,8 @@ interface Options {
   control: boolean;
   /** Pulsed runs: attacks in alternate windows of this many ms. */
   pulseMs: number;
+  /** Rounds of paired-CPU runs (two servers on the server core at once), 0 for none. */
+  pairedRounds: number;
   /** Write a V8 CPU profile of every srs server here (--cpu-prof); the figures then include the profiler's cost. */
   profileDir: string | null;
   outDir: string | null;
@@ -186,6 +188,10 @@ const USAGE = `usage: node dist/bench/storm.js [options]
                        harmless twins of the attacks (same connections, timing and stored
                        part, a valid last part), the catch-all with real attacks, srs with
                        twins
+  --paired-rounds N    rounds of paired runs that price an attack in server CPU: two servers
+                       on the server core at the same time, one with and one without the
+                       attack traffic, one attack per --attack-every benign completions of
+                       its server (default 3, quick 1; 0: none)
   --profile DIR        write a CPU profile (node --cpu-prof) of every srs server to DIR,
                        named srs-<run>.cpuprofile (the profiler slows the server down)
   --out-dir DIR        where storm-node<major>.md/.svg go (default bench/results)
@@ -207,7 +213,7 @@ function parseNumber(raw: string, name: string, opts: { integer?: boolean; zero?
 function parseOptions(argv: string[], env: NodeJS.ProcessEnv): Options {
   const flags = parseFlags(argv, new Set([
     '--duration', '--lead', '--warmup', '--calibrate', '--connections', '--reads-every', '--attack-every', '--attack-rate',
-    '--attack-gap-ms', '--setups', '--budget', '--bucket-ms', '--server-cpu', '--client-cpu', '--wait-quiet', '--attempts', '--rounds', '--pulse-ms', '--profile', '--out-dir',
+    '--attack-gap-ms', '--setups', '--budget', '--bucket-ms', '--server-cpu', '--client-cpu', '--wait-quiet', '--attempts', '--rounds', '--paired-rounds', '--pulse-ms', '--profile', '--out-dir',
   ]), new Set(['--quick', '--no-pin', '--no-write', '--adaptive', '--no-control']), USAGE, fail);
   const quick = flags.has('--quick');
   const pick = (flag: string, full: string, quickDefault: string, envName?: string): string =>
@@ -243,6 +249,7 @@ function parseOptions(argv: string[], env: NodeJS.ProcessEnv): Options {
     rounds: parseNumber(pick('--rounds', '3', '1'), 'rounds', { integer: true }),
     control: !flags.has('--no-control'),
     pulseMs: parseNumber(pick('--pulse-ms', '500', '500'), 'pulse-ms'),
+    pairedRounds: parseNumber(pick('--paired-rounds', '3', '1'), 'paired-rounds', { integer: true, zero: true }),
     profileDir: flags.has('--profile') ? path.resolve(flags.get('--profile') as string) : null,
     outDir: flags.has('--no-write') ? null : ((flags.get('--out-dir') as string | undefined) ?? path.join(ROOT, 'bench', 'results')),
   };
@@ -1175,7 +1182,52 @@ function verdictOf(row: Row): Verdict {
 
 const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
 
+/**
+ * What an attack costs in server CPU, measured without the drift of the
+ * machine: two servers of one setup on the server core at the same time, the
+ * same benign load on each, the attack traffic on one of them only; per round,
+ * the ratio of their CPU per benign 2xx.
+ */
+interface PairedCost {
+  what: string;
+  /** ratio (with / without) per round */
+  ratios: number[];
+}
+
+const PAIRS: Array<{ what: string; setup: 'node' | 'srs'; without: Partial<RunSpec>; with: Partial<RunSpec> }> = [
+  { what: 'plain node, harmless twins vs no attack', setup: 'node', without: { attack: false }, with: { attack: true, twin: true } },
+  { what: 'srs, harmless twins vs no attack', setup: 'srs', without: { attack: false }, with: { attack: true, twin: true } },
+  { what: 'srs, attacks vs harmless twins', setup: 'srs', without: { attack: true, twin: true }, with: { attack: true } },
+  { what: 'srs, attacks vs no attack', setup: 'srs', without: { attack: false }, with: { attack: true } },
+];
+
+async function measurePaired(all: Setup[], opts: Options, attackRate: number, pinned: boolean, log: (s: string) => void): Promise<PairedCost[]> {
+  // Both runs start together and must overlap: no waiting for quiet, no second attempts. Each
+  // server gets about half the core, so attacks follow its own benign completions (one per
+  // --attack-every), not the rate calibrated on a server alone.
+  const together = { ...opts, waitQuiet: 0, attempts: 1, adaptive: true };
+  const costs: PairedCost[] = [];
+  for (const pair of PAIRS) {
+    const setup = all.find((s) => s.key === pair.setup)!;
+    if (!opts.setups.includes(pair.setup) || setup.unavailable) continue;
+    const cost: PairedCost = { what: pair.what, ratios: [] };
+    for (let round = 1; round <= opts.pairedRounds; round++) {
+      log(`paired: ${pair.what} (round ${round})`);
+      const [without, withAttacks] = await Promise.all([
+        runOne({ setup, attack: false, ...pair.without, round }, together, attackRate, pinned, () => {}),
+        runOne({ setup, attack: false, ...pair.with, round }, together, attackRate, pinned, () => {}),
+      ]);
+      const ratio = withAttacks.cpuPerOk / without.cpuPerOk;
+      log(`  ${fixed(without.cpuPerOk, 0)} vs ${fixed(withAttacks.cpuPerOk, 0)} µs CPU per benign 2xx: ${fixed(ratio, 3)}`);
+      if (Number.isFinite(ratio)) cost.ratios.push(ratio);
+    }
+    costs.push(cost);
+  }
+  return costs;
+}
+
 interface Context {
+  paired: PairedCost[];
   opts: Options;
   pinned: boolean;
   startedAt: Date;
@@ -1360,6 +1412,20 @@ function report(runs: RunResult[], ctx: Context): string {
     );
     L.push('');
   }
+  const priced = ctx.paired.filter((p) => p.ratios.length > 0);
+  if (priced.length > 0) {
+    const range = (r: number[]) => `${fixed(median(r), 3)} (${fixed(Math.min(...r), 3)}–${fixed(Math.max(...r), 3)})`;
+    L.push(
+      `What an attack costs in server CPU (paired: two servers of the setup on the server core at the same time, the same ` +
+        `benign load on each; one of them also gets the traffic named first, the other the traffic named after "vs", one ` +
+        `attack (or twin) per ${ctx.opts.attackEvery} benign completions of its server; ratio of their server CPU per benign 2xx, ` +
+        `median of ${ctx.opts.pairedRounds} round${ctx.opts.pairedRounds > 1 ? 's' : ''} (min–max)): ` +
+        priced.map((p) => `${p.what} ${range(p.ratios)}`).join('; ') +
+        '. Seconds of one server measured after another drift with the machine; two servers loaded at once share its ' +
+        'speed, so this is the steadier price of an attack, in CPU rather than goodput.',
+    );
+    L.push('');
+  }
   return L.join('\n');
 }
 
@@ -1541,7 +1607,7 @@ async function main(): Promise<void> {
 
   // Bounded in time: per run a start-up, the warm-up, the wait for quiet, the run itself, draining, stopping.
   const perRun = (d: number) => opts.attempts * (20 + opts.warmup + opts.waitQuiet + opts.lead + d + 10);
-  const budgetSeconds = 3 * perRun(opts.calibrate) + specs.length * perRun(opts.duration) + 60;
+  const budgetSeconds = 3 * perRun(opts.calibrate) + (specs.length + PAIRS.length * opts.pairedRounds) * perRun(opts.duration) + 60;
   const deadline = setTimeout(() => {
     log(`storm: exceeded ${Math.round(budgetSeconds)} s, stopping`);
     void stopAll().finally(() => process.exit(1));
@@ -1572,7 +1638,7 @@ async function main(): Promise<void> {
       attackRate = best / opts.attackEvery;
       log(`storm: srs no-attack goodput ${int(best)} req/s -> ${fixed(attackRate, 1)} attacks/s`);
     }
-    const ctx: Context = { opts, pinned, startedAt, attackRate, calibrated, totalSeconds: 0 };
+    const ctx: Context = { opts, pinned, startedAt, attackRate, calibrated, totalSeconds: 0, paired: [] };
     log(`storm: Node ${process.version}; ${specs.length} runs of ${opts.lead + opts.duration} s; ${attackDescription(ctx)}`);
     const runs: RunResult[] = [];
     for (const spec of specs) {
@@ -1589,6 +1655,7 @@ async function main(): Promise<void> {
               (r.paired ? `; attack windows ${int(r.paired.on)}/s vs calm ${int(r.paired.off)}/s = ${fixed(r.paired.ratio, 3)}` : ''),
       );
     }
+    if (opts.pairedRounds > 0) ctx.paired = await measurePaired(all, opts, attackRate, pinned, log);
     ctx.totalSeconds = (performance.now() - t0) / 1000;
     const markdown = report(runs, ctx);
     process.stdout.write(markdown);
