@@ -678,6 +678,29 @@ describe('log cap', () => {
     assert.deepEqual(stateOf(r2), counts({ compensated: 1 }));
   });
 
+  it('a location that is never unwatched (overlapping requests, ending in order) keeps a short log: no overflow', () => {
+    // Three requests in flight at any time, 3 x LOG_CAP of them in all: the
+    // location always has a watcher, so its log must be trimmed as the
+    // oldest ones end, or it overflows and a live request loses it.
+    const o: Obj = { n: 0 };
+    const inFlight: FakeContext[] = [];
+    const step = (ctx: FakeContext) => {
+      as(ctx, () => add(o, 'n', 1));
+      inFlight.push(ctx);
+      if (inFlight.length > 3) commit(inFlight.shift()!);
+    };
+    for (let i = 0; i < 3 * LOG_CAP; i++) step(new FakeContext(`benign ${i}`));
+    const G = new FakeContext('g');
+    as(G, () => add(o, 'n', 1000));
+    inFlight.push(G);
+    // G becomes the oldest in flight while others keep writing.
+    for (let i = 0; i < 3; i++) step(new FakeContext(`after ${i}`));
+    const r = crash(G);
+    assert.deepEqual(stateOf(r), counts({ compensated: 1 }));
+    assert.equal(o.n, 3 * LOG_CAP + 3);
+    for (const ctx of inFlight) if (ctx !== G) commit(ctx);
+  });
+
   it('just under the cap everything is still resolved', () => {
     const o: Obj = { n: 0 };
     as(F, () => add(o, 'n', 5));

@@ -44,6 +44,10 @@ export interface RollbackCounts {
 }
 
 const STRIDE = 4;
+/** log.length >> LOG_SHIFT is the entry count: a small integer, where `/ STRIDE` may box a double. */
+const LOG_SHIFT = 2;
+/** A log shorter than this is not trimmed while it is watched (see leave). */
+const TRIM_MIN = 64 * STRIDE;
 /** Past this many entries the oldest watcher of a location gives it up. */
 const LOG_CAP = 4096;
 
@@ -57,6 +61,8 @@ let readValue: unknown = undefined;
 abstract class Location {
   log: unknown[] = [];
   base = 0; // absolute sequence number of log[0]
+  /** Log length at which leave next looks for a trim (see leave). */
+  trimAt = TRIM_MIN;
   watchers: Watch[] = [];
   /** In the idle list (see leave): unwatched, still indexed. */
   idle = false;
@@ -65,7 +71,7 @@ abstract class Location {
   abstract write(had: boolean, value: unknown): void;
   abstract unindex(): void;
   get end(): number {
-    return this.base + this.log.length / STRIDE;
+    return this.base + (this.log.length >> LOG_SHIFT);
   }
 }
 
@@ -77,18 +83,22 @@ class Watch {
     readonly seq: number,
     public lastSeq: number,
   ) {}
-  snapshot: unknown[] | undefined; // arrays: contents before the first Mutate
+}
+
+/** A watch of a whole array: what its rollback needs besides the log (only arrays pay for these fields). */
+class ArrayWatch extends Watch {
+  snapshot: unknown[] | undefined = undefined; // contents before the first Mutate
   /**
-   * Arrays: the values this watcher pushed, in order, to find them again by
-   * value if others reorder the array. Kept here, not in the shared log, so
-   * that they are dropped when this request commits rather than when the
-   * location's oldest watcher does (a long upload would otherwise keep every
-   * other request's pushed values alive).
+   * The values this watcher pushed, in order, to find them again by value if
+   * others reorder the array. Kept here, not in the shared log, so that they
+   * are dropped when this request commits rather than when the location's
+   * oldest watcher does (a long upload would otherwise keep every other
+   * request's pushed values alive).
    */
-  appended: unknown[] | undefined;
+  appended: unknown[] | undefined = undefined;
   appendedKnown = true; // every push of this watcher recorded its values
-  snapshotLen = 0; // arrays: length before this watcher's first write
-  snapshotClean = true; // arrays: nobody else wrote between the first write and the snapshot
+  snapshotLen = 0; // length before this watcher's first write
+  snapshotClean = true; // nobody else wrote between the first write and the snapshot
 }
 
 // --- indexes: container object -> key -> location --------------------------
@@ -212,11 +222,12 @@ class SetLocation extends Location {
 class ArrayLocation {
   log: unknown[] = [];
   base = 0;
-  watchers: Watch[] = [];
+  trimAt = TRIM_MIN;
+  watchers: ArrayWatch[] = [];
   idle = false;
   constructor(readonly arr: unknown[]) {}
   get end(): number {
-    return this.base + this.log.length / STRIDE;
+    return this.base + (this.log.length >> LOG_SHIFT);
   }
   unindex(): void {
     if (arrayIndex.get(this.arr) === this) arrayIndex.delete(this.arr);
@@ -251,15 +262,40 @@ function currentWriter(): RequestContext | null {
   return ctx;
 }
 
-function findWatch(watchers: Watch[], ctx: RequestContext): Watch | undefined {
-  for (let i = 0; i < watchers.length; i++) if (watchers[i]!.ctx === ctx) return watchers[i];
+/**
+ * ctx's watch of loc, if it has one. Searches the shorter of the two lists:
+ * a hot location under many concurrent requests has as many watchers, while
+ * a request's own journal is usually a handful of locations.
+ */
+function findWatch(loc: Location | ArrayLocation, ctx: RequestContext): Watch | undefined {
+  const watchers: Watch[] = loc.watchers;
+  const own = journalOf(ctx);
+  if (own === undefined) return undefined;
+  if (own.length < watchers.length) {
+    for (let i = 0; i < own.length; i++) if (own[i]!.loc === loc) return own[i];
+  } else {
+    for (let i = 0; i < watchers.length; i++) if (watchers[i]!.ctx === ctx) return watchers[i];
+  }
   return undefined;
 }
 
-function openWatch(ctx: RequestContext, loc: Location | ArrayLocation): Watch {
+function openWatch(ctx: RequestContext, loc: Location): Watch {
   const seq = loc.end;
   const watch = new Watch(ctx, loc, seq, seq);
   loc.watchers.push(watch);
+  addToJournal(ctx, watch);
+  return watch;
+}
+
+function openArrayWatch(ctx: RequestContext, loc: ArrayLocation): ArrayWatch {
+  const seq = loc.end;
+  const watch = new ArrayWatch(ctx, loc, seq, seq);
+  loc.watchers.push(watch);
+  addToJournal(ctx, watch);
+  return watch;
+}
+
+function addToJournal(ctx: RequestContext, watch: Watch): void {
   let list = journalOf(ctx);
   if (list === undefined) {
     list = [];
@@ -268,7 +304,6 @@ function openWatch(ctx: RequestContext, loc: Location | ArrayLocation): Watch {
     onJournalOpened(ctx);
   }
   list.push(watch);
-  return watch;
 }
 
 /** Called by the context layer when a journal opens (to schedule its commit). */
@@ -293,7 +328,7 @@ function append(loc: Location | ArrayLocation, writer: Writer, kind: WriteKind, 
 
 /** The oldest watcher gives the location up; the log is trimmed to the next one. */
 function overflow(loc: Location | ArrayLocation): void {
-  const oldest = loc.watchers.reduce((a, b) => (b.seq < a.seq ? b : a));
+  const oldest = (loc.watchers as Watch[]).reduce((a, b) => (b.seq < a.seq ? b : a));
   oldest.unresolved = true;
   leave(oldest); // the journal keeps it, marked unresolved
 }
@@ -301,7 +336,7 @@ function overflow(loc: Location | ArrayLocation): void {
 /** Records a write to a location before it happens; opens a watch for a live request. */
 function recordValueWrite(loc: Location, writer: Writer, kind: WriteKind): void {
   if (writer !== null) {
-    const watch = findWatch(loc.watchers, writer) ?? openWatch(writer, loc);
+    const watch = findWatch(loc, writer) ?? openWatch(writer, loc);
     watch.lastSeq = loc.end;
   } else if (loc.watchers.length === 0) {
     return; // an idle location: nobody needs its history
@@ -336,7 +371,10 @@ export function propertyWrite(obj: unknown, key: PropertyKey, kind: WriteKind): 
   let loc = keys?.get(key);
   const writer = currentWriter();
   if (loc === undefined || (loc.watchers.length === 0 && writer !== null)) {
-    if (writer === null || ownedBy(writer, obj) || isProxy(obj)) return;
+    if (writer === null || ownedBy(writer, obj)) return;
+    // A proxy stays one: checked once, before its first location is made
+    // (an object with locations is not one).
+    if (keys === undefined && isProxy(obj)) return;
     // An accessor's setter's writes are what count. Checked again when an idle
     // location is watched again: the property may have been redefined since.
     const desc = getOwnPropertyDescriptor(obj, key);
@@ -401,9 +439,9 @@ export function arrayWrite(arr: unknown[], kind: WriteKind.Append | WriteKind.Mu
   }
   if (writer === null && loc.watchers.length === 0) return; // idle: nobody needs its history
   if (writer !== null) {
-    let watch = findWatch(loc.watchers, writer);
+    let watch = findWatch(loc, writer) as ArrayWatch | undefined;
     if (watch === undefined) {
-      watch = openWatch(writer, loc);
+      watch = openArrayWatch(writer, loc);
       watch.snapshotLen = arr.length;
     }
     if (kind !== WriteKind.Append && watch.snapshot === undefined) {
@@ -449,14 +487,30 @@ function sweepIdle(): void {
   }
 }
 
+/**
+ * Empties a log in place, keeping its backing store for the next request's
+ * writes: setting `length = 0` goes through the runtime (several times the
+ * cost of a few pops); a long log is cut at once.
+ */
+function clearLog(log: unknown[]): void {
+  if (log.length > 8 * STRIDE) log.length = 0;
+  else while (log.length !== 0) log.pop();
+}
+
 /** Removes a watch from its location, trimming the log no live watcher needs any more. */
 function leave(watch: Watch): void {
   const loc = watch.loc;
-  const i = loc.watchers.indexOf(watch);
-  if (i !== -1) loc.watchers.splice(i, 1);
-  if (loc.watchers.length === 0) {
+  const watchers = loc.watchers as Watch[];
+  // Unordered: swap with the last one (splice would allocate its result array, shift copies).
+  const i = watchers.indexOf(watch);
+  if (i !== -1) {
+    const last = watchers.pop()!;
+    if (i < watchers.length) watchers[i] = last;
+  }
+  if (watchers.length === 0) {
     loc.base = loc.end;
-    loc.log.length = 0;
+    clearLog(loc.log);
+    loc.trimAt = TRIM_MIN;
     if (!loc.idle) {
       loc.idle = true;
       const idle = idleLocations.push(loc);
@@ -469,13 +523,18 @@ function leave(watch: Watch): void {
     }
     return;
   }
+  // Trimmed when it has doubled since it was last looked at: finding the
+  // oldest watcher costs a pass over them all, which a hot location under
+  // many concurrent requests would otherwise pay on every leave.
+  if (loc.log.length < loc.trimAt) return;
   let min = Infinity;
-  for (const w of loc.watchers) if (w.seq < min) min = w.seq;
+  for (let w = 0; w < watchers.length; w++) if (watchers[w]!.seq < min) min = watchers[w]!.seq;
   const drop = min - loc.base;
   if (drop > 0 && drop * STRIDE * 2 >= loc.log.length) {
     loc.log = loc.log.slice(drop * STRIDE);
     loc.base = min;
   }
+  loc.trimAt = Math.max(TRIM_MIN, 2 * loc.log.length);
 }
 
 function closeJournal(ctx: RequestContext): Watch[] {
@@ -500,8 +559,8 @@ export function rollback(ctx: RequestContext): RollbackCounts & { journal: numbe
       counts.unresolved++;
       continue;
     }
-    if (watch.loc instanceof ArrayLocation) rollbackArray(watch, counts);
-    else rollbackValue(watch, watch.loc, counts);
+    if (watch instanceof ArrayWatch) rollbackArray(watch, counts);
+    else rollbackValue(watch, watch.loc as Location, counts);
     leave(watch);
   }
   return { ...counts, journal: list.length };
@@ -582,7 +641,7 @@ function shiftLaterAppends(loc: ArrayLocation, start: number, F: RequestContext,
   for (const w of loc.watchers) if (w.ctx !== F) w.snapshotLen -= shiftFor(w.snapshotLen);
 }
 
-function rollbackArray(watch: Watch, counts: RollbackCounts): void {
+function rollbackArray(watch: ArrayWatch, counts: RollbackCounts): void {
   const loc = watch.loc as ArrayLocation;
   const arr = loc.arr;
   const F = watch.ctx;
