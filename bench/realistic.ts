@@ -108,6 +108,10 @@ interface Options {
   /** Profile instead of measuring throughput: where the .cpuprofile files go. */
   profileDir: string | null;
   profileSeconds: number;
+  /** Load every setup of an app at the same time (all sharing the server core). */
+  concurrent: boolean;
+  /** Each request waits this long for a "database" after updating the state (0: none). */
+  waitMs: number;
   out: string | null;
 }
 
@@ -130,6 +134,11 @@ const USAGE = `usage: node dist/bench/realistic.js [options]
   --profile DIR       instead: run every setup under node --cpu-prof with the same load,
                       keep the profiles in DIR, write a summary (realistic-profile-node<major>.md)
   --profile-seconds S seconds of load per profiled server (default 8)
+  --concurrent        load all setups of an app at the same time, sharing the server core
+                      (env BENCH_CONCURRENT=1): the machine's drift then hits them alike;
+                      writes realistic-node<major>-concurrent.md
+  --wait MS           each request waits MS ms for a "database" after updating the state,
+                      so that requests overlap (default 0); adds -wait<MS> to the file name
   --out FILE          where to write the Markdown (default bench/results/realistic-node<major>.md)
   --no-write          print only
 `;
@@ -148,8 +157,9 @@ function parseNumber(raw: string | undefined, name: string, integer: boolean, al
 }
 
 function parseOptions(argv: string[], env: NodeJS.ProcessEnv): Options {
-  const flags = parseFlags(argv, new Set(['--rounds', '--duration', '--warmup', '--connections', '--pipelining', '--apps', '--setups', '--startup', '--server-cpu', '--client-cpu', '--wait-quiet', '--profile', '--profile-seconds', '--out']), new Set(['--quick', '--no-pin', '--no-write']), USAGE, fail);
+  const flags = parseFlags(argv, new Set(['--rounds', '--duration', '--warmup', '--connections', '--pipelining', '--apps', '--setups', '--startup', '--server-cpu', '--client-cpu', '--wait-quiet', '--profile', '--profile-seconds', '--out', '--wait']), new Set(['--quick', '--no-pin', '--no-write', '--concurrent']), USAGE, fail);
   const quick = flags.has('--quick');
+  const concurrent = flags.has('--concurrent') || env.BENCH_CONCURRENT === '1';
   const pick = (flag: string, envName: string | null, full: string, quickDefault: string): string =>
     (flags.get(flag) as string | undefined) ?? (envName ? env[envName] : undefined) ?? (quick ? quickDefault : full);
   const list = (raw: string) => raw.split(',').map((s) => s.trim()).filter((s) => s !== '');
@@ -163,7 +173,9 @@ function parseOptions(argv: string[], env: NodeJS.ProcessEnv): Options {
 
   const major = process.versions.node.split('.')[0];
   const profileDir = flags.has('--profile') ? path.resolve(flags.get('--profile') as string) : null;
-  const base = profileDir ? `realistic-profile-node${major}` : `realistic-node${major}`;
+  const waitMs = parseNumber(pick('--wait', null, '0', '0'), 'wait', true, true);
+  const wait = waitMs > 0 ? `-wait${waitMs}` : '';
+  const base = profileDir ? `realistic-profile-node${major}${wait}` : `realistic-node${major}${concurrent ? '-concurrent' : ''}${wait}`;
   const defaultOut = path.join(repoRoot, 'bench', 'results', `${base}${quick ? '-quick' : ''}.md`);
   return {
     quick,
@@ -181,6 +193,8 @@ function parseOptions(argv: string[], env: NodeJS.ProcessEnv): Options {
     startups: parseNumber(pick('--startup', null, '5', '2'), 'startup', true, true),
     profileDir,
     profileSeconds: parseNumber(pick('--profile-seconds', null, '8', '2'), 'profile-seconds', false),
+    concurrent,
+    waitMs,
     out: flags.has('--no-write') ? null : ((flags.get('--out') as string | undefined) ?? defaultOut),
   };
 }
@@ -221,7 +235,7 @@ async function launch(app: string, setup: SetupName, opts: Options, cacheDir: st
     entry: path.join(appsDir, APPS[app]!.file),
     srsArgs: [...srsArgs, ...(mode === 'srs' ? ['--cache-dir', cacheDir] : [])],
     nodeArgs,
-    env: { NODE_ENV: 'production' },
+    env: { NODE_ENV: 'production', REALISTIC_WAIT_MS: String(opts.waitMs) },
     timeoutMs: 30_000,
   });
   live.add(proc);
@@ -391,7 +405,11 @@ function throughputReport(opts: Options, results: Map<string, Round[]>, tally: T
       (contaminated.length > 0 ? ` **Too few clean rounds for ${contaminated.join(', ')}: their numbers include disturbed rounds.**` : ''),
   );
   lines.push('');
-  lines.push('Spread (per round, each setup against the node round measured next to it):');
+  lines.push(
+    opts.concurrent
+      ? 'Spread (per round, each setup against node, loaded at the same time on the same core: the paired ratios are the figures to quote):'
+      : 'Spread (per round, each setup against the node round measured next to it):',
+  );
   lines.push('');
   lines.push('| app | setup | clean rounds | paired req/s ratio, median (min–max) | paired CPU ratio, median (min–max) | server busy | other load, cores median (max) | failed requests |');
   lines.push('|---|---|---:|---:|---:|---:|---:|---:|');
@@ -444,7 +462,11 @@ function header(title: string, opts: Options, startedAt: Date, extra: string): s
       'LRU cache of 64 entries, counters, a session map keyed by the `sid` cookie or the x-session-id header, updated on every ' +
       'request). Load: each connection cycles through 100 requests over 8 sessions: 50 % GET /users/:id, 20 % GET ' +
       '/products/:category/:id, 25 % POST /users/:id/events with a ~80-byte JSON body parsed by the framework, 5 % GET /stats ' +
-      '(~100 distinct cache keys, so the LRU hits, misses and evicts).',
+      '(~100 distinct cache keys, so the LRU hits, misses and evicts).' +
+      (opts.waitMs > 0
+        ? ` Each request waits ${opts.waitMs} ms for a "database" after it has updated the state (--wait), so that ` +
+          'requests overlap and each long-lived location is watched by as many requests as are in flight.'
+        : ''),
     '',
   ];
 }
@@ -668,6 +690,11 @@ async function main(): Promise<void> {
           const order = (round + appIndex) % 2 === 0 ? opts.setups : [...opts.setups].reverse();
           const measure = async () => {
             const bySetup: Round = {};
+            if (opts.concurrent) {
+              const samples = await Promise.all(order.map((setup) => load(servers.get(app)![setup], opts.duration, opts)));
+              order.forEach((setup, i) => (bySetup[setup] = samples[i]));
+              return bySetup;
+            }
             for (const setup of order) {
               bySetup[setup] = await load(servers.get(app)![setup], opts.duration, opts);
               await pause(300);
@@ -681,7 +708,8 @@ async function main(): Promise<void> {
         }
       }
       await stopAll();
-      const lines = header('SRS on a realistic app: Express 5 and Fastify 5 with shared state', opts, startedAt, `${opts.rounds} rounds × ${opts.duration} s (warm-up ${opts.warmup} s)`);
+      const lines = header('SRS on a realistic app: Express 5 and Fastify 5 with shared state', opts, startedAt,
+        `${opts.rounds} rounds × ${opts.duration} s (warm-up ${opts.warmup} s)${opts.concurrent ? ', all setups of an app loaded at the same time' : ''}`);
       lines.push('## Throughput and CPU per request', '');
       lines.push(...throughputReport(opts, results, tally));
       if (opts.startups > 0) {

@@ -156,4 +156,23 @@ function getStats(headers) {
   };
 }
 
-module.exports = { getUser, getProduct, postEvent, getStats, sessionId };
+// --- a database call ---------------------------------------------------------------
+
+/**
+ * REALISTIC_WAIT_MS (set by the bench's --wait) makes every handler wait that
+ * long after it has updated the state, as a call to a database would: requests
+ * then overlap, and each long-lived location has as many requests watching it.
+ */
+const WAIT_MS = Number(process.env.REALISTIC_WAIT_MS) || 0;
+
+/** Wraps a handler: as is without a wait, else one that awaits the "database" after the handler's work. */
+function withDatabase(handler) {
+  if (WAIT_MS <= 0) return handler;
+  return async (...args) => {
+    const result = handler(...args);
+    await new Promise((resolve) => setTimeout(resolve, WAIT_MS));
+    return result;
+  };
+}
+
+module.exports = { getUser, getProduct, postEvent, getStats, sessionId, withDatabase };

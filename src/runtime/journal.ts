@@ -331,6 +331,7 @@ function overflow(loc: Location | ArrayLocation): void {
   const oldest = (loc.watchers as Watch[]).reduce((a, b) => (b.seq < a.seq ? b : a));
   oldest.unresolved = true;
   leave(oldest); // the journal keeps it, marked unresolved
+  if (loc.watchers.length > 0) trim(loc, true);
 }
 
 /** Records a write to a location before it happens; opens a watch for a live request. */
@@ -526,11 +527,16 @@ function leave(watch: Watch): void {
   // Trimmed when it has doubled since it was last looked at: finding the
   // oldest watcher costs a pass over them all, which a hot location under
   // many concurrent requests would otherwise pay on every leave.
-  if (loc.log.length < loc.trimAt) return;
+  if (loc.log.length >= loc.trimAt) trim(loc, false);
+}
+
+/** Drops the log's entries from before its oldest watcher (when that halves it, unless forced). */
+function trim(loc: Location | ArrayLocation, force: boolean): void {
+  const watchers: Watch[] = loc.watchers;
   let min = Infinity;
   for (let w = 0; w < watchers.length; w++) if (watchers[w]!.seq < min) min = watchers[w]!.seq;
   const drop = min - loc.base;
-  if (drop > 0 && drop * STRIDE * 2 >= loc.log.length) {
+  if (drop > 0 && (force || drop * STRIDE * 2 >= loc.log.length)) {
     loc.log = loc.log.slice(drop * STRIDE);
     loc.base = min;
   }
