@@ -39,6 +39,12 @@ class FakeContext extends RequestContext {
 
 const LOG_CAP = 4096; // must match journal.ts
 
+/** A full garbage collection (tests run without --expose-gc). */
+const collectGarbage: () => void = (() => {
+  (require('node:v8') as typeof import('node:v8')).setFlagsFromString('--expose-gc');
+  return (require('node:vm') as typeof import('node:vm')).runInNewContext('gc') as () => void;
+})();
+
 /** Runs fn as ctx's code. */
 const as = <T>(ctx: RequestContext, fn: () => T): T => storage.run(ctx, fn);
 
@@ -615,6 +621,29 @@ describe('commit', () => {
     const r = crash(F);
     assert.equal(o.n, 2);
     assert.deepEqual(stateOf(r), counts({ restored: 1 }));
+  });
+});
+
+describe('memory', () => {
+  it('a committed request is not kept alive by the log of a location another request still watches', async () => {
+    // W watches o.n from before C and stays open, so o.n's log keeps C's entry;
+    // the entry must not hold C itself (a context holds its request's objects).
+    const o: Obj = { n: 0 };
+    const W = new FakeContext('w');
+    as(W, () => add(o, 'n', 1));
+    const ref = (() => {
+      const C = new FakeContext('c');
+      as(C, () => add(o, 'n', 1));
+      commit(C);
+      return new WeakRef(C);
+    })();
+    await new Promise((resolve) => setImmediate(resolve)); // a WeakRef holds its target until the job ends
+    collectGarbage();
+    assert.equal(ref.deref(), undefined, 'the committed context was collected');
+    // The log still does its job: W's rollback keeps C's increment.
+    const r = crash(W);
+    assert.deepEqual(stateOf(r), counts({ compensated: 1 }));
+    assert.equal(o.n, 1);
   });
 });
 

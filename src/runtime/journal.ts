@@ -13,7 +13,7 @@ import { clearTimeoutOrig, setTimeoutOrig } from './primordials';
  *
  * A location is a property of an object, a variable in a scope, a Map entry,
  * a Set member, or a whole array. Each location has a log of writes, kept only
- * while some live journal watches it: [writer, kind, had, before] per write,
+ * while some live journal watches it: [writer id, kind, had, before] per write,
  * recorded *before* the write happens (the value after a write is the
  * `before` of the next entry, or the current value for the last one).
  */
@@ -52,6 +52,8 @@ const TRIM_MIN = 64 * STRIDE;
 const LOG_CAP = 4096;
 
 type Writer = RequestContext | null;
+/** The writer id logged for a write outside any request (context ids start at 1). */
+const NO_WRITER = 0;
 
 /** What the last Location.read() found (out-parameters: no allocation per write). */
 let readHad = false;
@@ -322,7 +324,9 @@ export function journalSize(ctx: RequestContext): number {
 
 function append(loc: Location | ArrayLocation, writer: Writer, kind: WriteKind, a: unknown, b: unknown): void {
   const log = loc.log;
-  log.push(writer, kind, a, b);
+  // The writer's id, not the context: a log outlives the requests in it, and
+  // a context holds its request's whole object graph.
+  log.push(writer === null ? NO_WRITER : writer.id, kind, a, b);
   if (log.length > LOG_CAP * STRIDE) overflow(loc);
 }
 
@@ -449,7 +453,7 @@ export function arrayWrite(arr: unknown[], kind: WriteKind.Append | WriteKind.Mu
       watch.snapshot = ArraySlice.call(arr);
       // Clean when nobody else wrote between this watcher's first write and now.
       for (let i = (watch.seq - loc.base) * STRIDE; i < loc.log.length; i += STRIDE) {
-        if (loc.log[i] !== writer) watch.snapshotClean = false;
+        if (loc.log[i] !== writer.id) watch.snapshotClean = false;
       }
     }
     watch.lastSeq = loc.end;
@@ -577,7 +581,7 @@ function isNumeric(v: unknown): boolean {
 }
 
 function rollbackValue(watch: Watch, loc: Location, counts: RollbackCounts): void {
-  const F = watch.ctx;
+  const F = watch.ctx.id; // as the log names writers
   const log = loc.log;
   const start = (watch.seq - loc.base) * STRIDE;
   loc.read();
@@ -639,18 +643,18 @@ function rollbackValue(watch: Watch, loc: Location, counts: RollbackCounts): voi
 }
 
 /** Others' recorded append positions after our removed elements move down with them. */
-function shiftLaterAppends(loc: ArrayLocation, start: number, F: RequestContext, removed: Array<[number, number]>): void {
+function shiftLaterAppends(loc: ArrayLocation, start: number, F: number, removed: Array<[number, number]>): void {
   const shiftFor = (pos: number) => removed.reduce((n, [at, count]) => (at < pos ? n + Math.min(count, pos - at) : n), 0);
   for (let i = start; i < loc.log.length; i += STRIDE) {
     if (loc.log[i] !== F && loc.log[i + 1] === WriteKind.Append) loc.log[i + 2] = (loc.log[i + 2] as number) - shiftFor(loc.log[i + 2] as number);
   }
-  for (const w of loc.watchers) if (w.ctx !== F) w.snapshotLen -= shiftFor(w.snapshotLen);
+  for (const w of loc.watchers) if (w.ctx.id !== F) w.snapshotLen -= shiftFor(w.snapshotLen);
 }
 
 function rollbackArray(watch: ArrayWatch, counts: RollbackCounts): void {
   const loc = watch.loc as ArrayLocation;
   const arr = loc.arr;
-  const F = watch.ctx;
+  const F = watch.ctx.id; // as the log names writers
   const log = loc.log;
   const start = (watch.seq - loc.base) * STRIDE;
   let ownMutate = false;
