@@ -79,12 +79,16 @@ abstract class Location {
 
 class Watch {
   unresolved = false; // the log overflowed before the watcher ended
+  /** Where it started watching: the log's end then. */
+  readonly seq: number;
+  /** The log's end before its last write. */
+  lastSeq: number;
   constructor(
     readonly ctx: RequestContext,
     readonly loc: Location | ArrayLocation,
-    readonly seq: number,
-    public lastSeq: number,
-  ) {}
+  ) {
+    this.seq = this.lastSeq = loc.end;
+  }
 }
 
 /** A watch of a whole array: what its rollback needs besides the log (only arrays pay for these fields). */
@@ -281,23 +285,10 @@ function findWatch(loc: Location | ArrayLocation, ctx: RequestContext): Watch | 
   return undefined;
 }
 
-function openWatch(ctx: RequestContext, loc: Location): Watch {
-  const seq = loc.end;
-  const watch = new Watch(ctx, loc, seq, seq);
-  loc.watchers.push(watch);
-  addToJournal(ctx, watch);
-  return watch;
-}
-
-function openArrayWatch(ctx: RequestContext, loc: ArrayLocation): ArrayWatch {
-  const seq = loc.end;
-  const watch = new ArrayWatch(ctx, loc, seq, seq);
-  loc.watchers.push(watch);
-  addToJournal(ctx, watch);
-  return watch;
-}
-
-function addToJournal(ctx: RequestContext, watch: Watch): void {
+/** Starts a watch (a Watch, or an ArrayWatch for an array): on its location and in its context's journal. */
+function open<W extends Watch>(watch: W): W {
+  (watch.loc.watchers as Watch[]).push(watch);
+  const ctx = watch.ctx;
   let list = journalOf(ctx);
   if (list === undefined) {
     list = [];
@@ -306,6 +297,7 @@ function addToJournal(ctx: RequestContext, watch: Watch): void {
     onJournalOpened(ctx);
   }
   list.push(watch);
+  return watch;
 }
 
 /** Called by the context layer when a journal opens (to schedule its commit). */
@@ -341,7 +333,7 @@ function overflow(loc: Location | ArrayLocation): void {
 /** Records a write to a location before it happens; opens a watch for a live request. */
 function recordValueWrite(loc: Location, writer: Writer, kind: WriteKind): void {
   if (writer !== null) {
-    const watch = findWatch(loc, writer) ?? openWatch(writer, loc);
+    const watch = findWatch(loc, writer) ?? open(new Watch(writer, loc));
     watch.lastSeq = loc.end;
   } else if (loc.watchers.length === 0) {
     return; // an idle location: nobody needs its history
@@ -446,7 +438,7 @@ export function arrayWrite(arr: unknown[], kind: WriteKind.Append | WriteKind.Mu
   if (writer !== null) {
     let watch = findWatch(loc, writer) as ArrayWatch | undefined;
     if (watch === undefined) {
-      watch = openArrayWatch(writer, loc);
+      watch = open(new ArrayWatch(writer, loc));
       watch.snapshotLen = arr.length;
     }
     if (kind !== WriteKind.Append && watch.snapshot === undefined) {
