@@ -278,7 +278,8 @@ function findWatch(loc: Location | ArrayLocation, ctx: RequestContext): Watch | 
   const own = journalOf(ctx);
   if (own === undefined) return undefined;
   if (own.length < watchers.length) {
-    for (let i = 0; i < own.length; i++) if (own[i]!.loc === loc) return own[i];
+    // An unresolved watch left its location (see overflow): a new write opens a new one.
+    for (let i = 0; i < own.length; i++) if (own[i]!.loc === loc && !own[i]!.unresolved) return own[i];
   } else {
     for (let i = 0; i < watchers.length; i++) if (watchers[i]!.ctx === ctx) return watchers[i];
   }
