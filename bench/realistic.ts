@@ -108,7 +108,7 @@ interface Options {
   /** Profile instead of measuring throughput: where the .cpuprofile files go. */
   profileDir: string | null;
   profileSeconds: number;
-  /** Load every setup of an app at the same time (all sharing the server core). */
+  /** Load each setup at the same time as node (the two sharing the server core). */
   concurrent: boolean;
   /** Each request waits this long for a "database" after updating the state (0: none). */
   waitMs: number;
@@ -134,9 +134,9 @@ const USAGE = `usage: node dist/bench/realistic.js [options]
   --profile DIR       instead: run every setup under node --cpu-prof with the same load,
                       keep the profiles in DIR, write a summary (realistic-profile-node<major>.md)
   --profile-seconds S seconds of load per profiled server (default 8)
-  --concurrent        load all setups of an app at the same time, sharing the server core
-                      (env BENCH_CONCURRENT=1): the machine's drift then hits them alike;
-                      writes realistic-node<major>-concurrent.md
+  --concurrent        load each setup at the same time as node, the two sharing the server
+                      core (env BENCH_CONCURRENT=1): the machine's drift then hits both
+                      alike; writes realistic-node<major>-concurrent.md
   --wait MS           each request waits MS ms for a "database" after updating the state,
                       so that requests overlap (default 0); adds -wait<MS> to the file name
   --out FILE          where to write the Markdown (default bench/results/realistic-node<major>.md)
@@ -253,11 +253,18 @@ function load(server: Server, seconds: number, opts: Options): Promise<Sample> {
   return measureLoad(server.proc, `${server.app} under ${server.setup}`, { url: `http://127.0.0.1:${server.proc.port}`, connections: opts.connections, pipelining: opts.pipelining, duration: seconds, requests: MIX });
 }
 
-type Round = Partial<Record<SetupName, Sample>>;
+interface Round {
+  samples: Partial<Record<SetupName, Sample>>;
+  /** --concurrent: the node sample measured at the same time as each setup's. */
+  nodeBeside: Partial<Record<SetupName, Sample>>;
+}
 const ATTEMPTS = 3;
-const isClean = (round: Round) => Object.values(round).every((s) => !(s!.other >= QUIET));
+const samplesOf = (round: Round) => [...Object.values(round.samples), ...Object.values(round.nodeBeside)] as Sample[];
+const isClean = (round: Round) => samplesOf(round).every((s) => !(s.other >= QUIET));
+/** The node sample a setup's sample is to be compared with. */
+const nodeFor = (round: Round, setup: SetupName) => round.nodeBeside[setup] ?? round.samples.node!;
 
-const usable = (rounds: Round[]) => usableRounds(rounds, (r) => Object.values(r) as Sample[]);
+const usable = (rounds: Round[]) => usableRounds(rounds, samplesOf);
 
 // --- startup: time to listening and the instrumenter's own time -------------------------
 
@@ -385,7 +392,7 @@ function throughputReport(opts: Options, results: Map<string, Round[]>, tally: T
   for (const [app, rounds] of results) {
     const { used } = usable(rounds);
     if (used.length === rounds.length && !rounds.every(isClean)) contaminated.push(APPS[app]!.label);
-    const med = (s: SetupName, f: (x: Sample) => number) => median(used.map((r) => f(r[s]!)));
+    const med = (s: SetupName, f: (x: Sample) => number) => median(used.map((r) => f(r.samples[s]!)));
     const base = { rps: med('node', (x) => x.rps), cpu: med('node', (x) => x.cpuUsPerReq) };
     for (const setup of opts.setups) {
       const rps = med(setup, (x) => x.rps);
@@ -407,7 +414,7 @@ function throughputReport(opts: Options, results: Map<string, Round[]>, tally: T
   lines.push('');
   lines.push(
     opts.concurrent
-      ? 'Spread (per round, each setup against node, loaded at the same time on the same core: the paired ratios are the figures to quote):'
+      ? 'Spread (per round, each setup against the node server loaded at the same time on the same core: the paired ratios are the figures to quote):'
       : 'Spread (per round, each setup against the node round measured next to it):',
   );
   lines.push('');
@@ -417,13 +424,13 @@ function throughputReport(opts: Options, results: Map<string, Round[]>, tally: T
     const { used, clean } = usable(rounds);
     const range = (xs: number[]) => `${fixed(median(xs), 3)} (${fixed(Math.min(...xs), 3)}–${fixed(Math.max(...xs), 3)})`;
     for (const setup of opts.setups) {
-      const samples = used.map((r) => r[setup]!);
+      const samples = used.map((r) => r.samples[setup]!);
       const other = samples.map((s) => s.other);
-      const bad = rounds.reduce((sum, r) => sum + r[setup]!.bad, 0);
+      const bad = rounds.reduce((sum, r) => sum + r.samples[setup]!.bad, 0);
       lines.push(
         `| ${APPS[app]!.label} | ${SETUPS[setup].label} | ${clean} of ${rounds.length} | ` +
-          `${setup === 'node' ? '—' : range(used.map((r) => r[setup]!.rps / r.node!.rps))} | ` +
-          `${setup === 'node' ? '—' : range(used.map((r) => r[setup]!.cpuUsPerReq / r.node!.cpuUsPerReq))} | ` +
+          `${setup === 'node' ? '—' : range(used.map((r) => r.samples[setup]!.rps / nodeFor(r, setup).rps))} | ` +
+          `${setup === 'node' ? '—' : range(used.map((r) => r.samples[setup]!.cpuUsPerReq / nodeFor(r, setup).cpuUsPerReq))} | ` +
           `${Math.round(median(samples.map((s) => s.busy)) * 100)} % | ${fixed(median(other), 2)} (${fixed(Math.max(...other), 2)}) | ${bad} |`,
       );
     }
@@ -441,7 +448,7 @@ function throughputReport(opts: Options, results: Map<string, Round[]>, tally: T
   lines.push('');
   for (const [app, rounds] of results) {
     for (const setup of opts.setups) {
-      const row = rounds.map((r) => `${int(r[setup]!.rps)} / ${fixed(r[setup]!.cpuUsPerReq, 1)}${isClean(r) ? '' : '*'}`).join(' · ');
+      const row = rounds.map((r) => `${int(r.samples[setup]!.rps)} / ${fixed(r.samples[setup]!.cpuUsPerReq, 1)}${isClean(r) ? '' : '*'}`).join(' · ');
       lines.push(`- ${APPS[app]!.label} ${setup}: ${row}`);
     }
   }
@@ -688,28 +695,36 @@ async function main(): Promise<void> {
         for (const [appIndex, app] of opts.apps.entries()) {
           // ABBA over the setups: forward, then backward, so drift hits all alike.
           const order = (round + appIndex) % 2 === 0 ? opts.setups : [...opts.setups].reverse();
-          const measure = async () => {
-            const bySetup: Round = {};
+          const measure = async (): Promise<Round> => {
+            const round: Round = { samples: {}, nodeBeside: {} };
+            const bySetup = servers.get(app)!;
             if (opts.concurrent) {
-              const samples = await Promise.all(order.map((setup) => load(servers.get(app)![setup], opts.duration, opts)));
-              order.forEach((setup, i) => (bySetup[setup] = samples[i]));
-              return bySetup;
+              // Each setup side by side with node, as the overhead bench pairs them.
+              for (const setup of order) {
+                if (setup === 'node') continue;
+                const [node, other] = await Promise.all([load(bySetup.node, opts.duration, opts), load(bySetup[setup], opts.duration, opts)]);
+                round.nodeBeside[setup] = node;
+                round.samples[setup] = other;
+                round.samples.node ??= node;
+                await pause(300);
+              }
+              return round;
             }
             for (const setup of order) {
-              bySetup[setup] = await load(servers.get(app)![setup], opts.duration, opts);
+              round.samples[setup] = await load(bySetup[setup], opts.duration, opts);
               await pause(300);
             }
-            return bySetup;
+            return round;
           };
           const what = `round ${round + 1}/${opts.rounds} ${app}`;
-          const bySetup = await cleanRound(measure, isClean, { waitQuiet: opts.waitQuiet, attempts: ATTEMPTS, what }, tally, log);
-          results.get(app)!.push(bySetup);
-          for (const setup of opts.setups) log(`${what} ${setup}: ${describeSample(bySetup[setup]!)}`);
+          const measured = await cleanRound(measure, isClean, { waitQuiet: opts.waitQuiet, attempts: ATTEMPTS, what }, tally, log);
+          results.get(app)!.push(measured);
+          for (const setup of opts.setups) log(`${what} ${setup}: ${describeSample(measured.samples[setup]!)}`);
         }
       }
       await stopAll();
       const lines = header('SRS on a realistic app: Express 5 and Fastify 5 with shared state', opts, startedAt,
-        `${opts.rounds} rounds × ${opts.duration} s (warm-up ${opts.warmup} s)${opts.concurrent ? ', all setups of an app loaded at the same time' : ''}`);
+        `${opts.rounds} rounds × ${opts.duration} s (warm-up ${opts.warmup} s)${opts.concurrent ? ', each setup loaded at the same time as node' : ''}`);
       lines.push('## Throughput and CPU per request', '');
       lines.push(...throughputReport(opts, results, tally));
       if (opts.startups > 0) {
