@@ -170,6 +170,7 @@ function parseOptions(argv: string[], env: NodeJS.ProcessEnv): Options {
   const setups = list(pick('--setups', null, SETUP_NAMES.join(','), SETUP_NAMES.join(',')));
   for (const s of setups) if (!(s in SETUPS)) fail(`unknown setup "${s}"`);
   const chosen = SETUP_NAMES.filter((s) => s === 'node' || setups.includes(s));
+  if (concurrent && chosen.length < 2) fail('--concurrent pairs setups with node: name at least one besides node');
 
   const major = process.versions.node.split('.')[0];
   const profileDir = flags.has('--profile') ? path.resolve(flags.get('--profile') as string) : null;

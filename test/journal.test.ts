@@ -730,6 +730,25 @@ describe('log cap', () => {
     for (const ctx of inFlight) if (ctx !== G) commit(ctx);
   });
 
+  it('after its location overflowed, a request’s later writes there are still taken back', () => {
+    const o: Obj = { n: 0 };
+    as(F, () => add(o, 'n', 5));
+    for (let i = 0; i < LOG_CAP; i++) {
+      const ctx = new FakeContext(`benign ${i}`);
+      as(ctx, () => add(o, 'n', 1));
+      commit(ctx);
+    }
+    // F gave the location up; two requests now watch it, and F writes again.
+    as(A, () => add(o, 'n', 1));
+    as(B, () => add(o, 'n', 1));
+    as(F, () => add(o, 'n', 7));
+    const r = crash(F);
+    assert.deepEqual(stateOf(r), counts({ unresolved: 1, restored: 1 }));
+    assert.equal(o.n, LOG_CAP + 5 + 2, 'its first write stays (unresolved), its later one is gone');
+    commit(A);
+    commit(B);
+  });
+
   it('just under the cap everything is still resolved', () => {
     const o: Obj = { n: 0 };
     as(F, () => add(o, 'n', 5));

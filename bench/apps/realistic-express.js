@@ -19,7 +19,7 @@ const getStats = shared.withDatabase((req) => shared.getStats(req.headers));
 const reply = (res, body, status) => (status === undefined ? res.json(body) : res.status(status).json(body));
 const answer = (handler, send) => (req, res, next) => {
   const result = handler(req);
-  if (result instanceof Promise) result.then((value) => send(res, value), next);
+  if (result instanceof Promise) result.then((value) => send(res, value)).catch(next);
   else send(res, result);
 };
 

@@ -287,7 +287,7 @@ function findWatch(loc: Location | ArrayLocation, ctx: RequestContext): Watch | 
 }
 
 /** Starts a watch (a Watch, or an ArrayWatch for an array): on its location and in its context's journal. */
-function open<W extends Watch>(watch: W): W {
+function openWatch<W extends Watch>(watch: W): W {
   (watch.loc.watchers as Watch[]).push(watch);
   const ctx = watch.ctx;
   let list = journalOf(ctx);
@@ -334,7 +334,7 @@ function overflow(loc: Location | ArrayLocation): void {
 /** Records a write to a location before it happens; opens a watch for a live request. */
 function recordValueWrite(loc: Location, writer: Writer, kind: WriteKind): void {
   if (writer !== null) {
-    const watch = findWatch(loc, writer) ?? open(new Watch(writer, loc));
+    const watch = findWatch(loc, writer) ?? openWatch(new Watch(writer, loc));
     watch.lastSeq = loc.end;
   } else if (loc.watchers.length === 0) {
     return; // an idle location: nobody needs its history
@@ -439,7 +439,7 @@ export function arrayWrite(arr: unknown[], kind: WriteKind.Append | WriteKind.Mu
   if (writer !== null) {
     let watch = findWatch(loc, writer) as ArrayWatch | undefined;
     if (watch === undefined) {
-      watch = open(new ArrayWatch(writer, loc));
+      watch = openWatch(new ArrayWatch(writer, loc));
       watch.snapshotLen = arr.length;
     }
     if (kind !== WriteKind.Append && watch.snapshot === undefined) {
