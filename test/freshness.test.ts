@@ -13,7 +13,7 @@ import { describe, it } from 'node:test';
 import { instrument } from '../src/instrument/instrumenter';
 import { barrier } from '../src/runtime/barrier';
 import { ContextState, RequestContext, storage, type RequestInfo } from '../src/runtime/context';
-import { rollback } from '../src/runtime/journal';
+import { journalSize, rollback } from '../src/runtime/journal';
 
 class FakeContext extends RequestContext {
   describe(): RequestInfo {
@@ -61,6 +61,10 @@ const reachesShared: Array<[string, string]> = [
   ['a var a direct eval assigns', `var o = {}; eval('o = shared'); o.x = 'corrupt';`],
   ['a var a with statement assigns', `var o = {}; with ({ shared }) { o = shared; } o.x = 'corrupt';`],
   ['a var an update expression assigns', `var o = {}; var n = 0; n++; o = n > 0 ? shared : o; o.x = 'corrupt';`],
+  ['this of a constructible function called without new', `function F() { this.x = 'corrupt'; } F.call(shared);`],
+  ['this of a constructible function, bound', `function F() { this.x = 'corrupt'; } F.bind(shared)();`],
+  ['this of an arrow inside a function called with new', `function F(o) { const set = () => { this.x = 'corrupt'; }; set.call(o); } F.call(shared);`],
+  ['this of a method', `shared.m = 0; const o = { m() { this.x = 'corrupt'; } }; o.m.call(shared);`],
 ];
 
 describe('freshness: writes through variables that reach shared state are journaled', () => {
@@ -84,4 +88,45 @@ describe('freshness: writes to objects the invocation created are not rewritten'
       assert.ok(!code.includes(`(${variable}, `), `the write through ${variable} was rewritten:\n${code}`);
     });
   }
+});
+
+describe('freshness: `this` of a function called with new', () => {
+  // Built outside any request, as a server builds its long-lived objects at startup.
+  const src = `
+    function Counter() { this.n = 0; this['k'] = 0; this.hits++; this.touch = () => { this.n++; }; }
+    module.exports = { Counter };`;
+  const { code } = instrument(src, '/virtual/ctor.js', false);
+  const module = { exports: {} as { Counter: new () => { n: number; touch: () => void } } };
+  // eslint-disable-next-line @typescript-eslint/no-implied-eval
+  new Function('module', 'exports', 'require', code)(module, module.exports, require);
+  const { Counter } = module.exports;
+
+  function inRequest(fn: () => void): number {
+    const ctx = new FakeContext();
+    const wasActive = barrier.a;
+    barrier.a = true;
+    try {
+      storage.run(ctx, fn);
+      return journalSize(ctx);
+    } finally {
+      ctx.state = ContextState.Dead;
+      rollback(ctx);
+      barrier.a = wasActive;
+    }
+  }
+
+  it('is fresh: constructing journals nothing', () => {
+    assert.equal(inRequest(() => void new Counter()), 0);
+  });
+  it('is journaled when the function is called on an existing object', () => {
+    const shared = { n: 5, k: 1, hits: 1 };
+    assert.equal(inRequest(() => (Counter as unknown as (this: object) => void).call(shared)), 4);
+    assert.deepEqual(Object.keys(shared).sort(), ['hits', 'k', 'n']);
+    assert.deepEqual({ n: shared.n, k: shared.k, hits: shared.hits }, { n: 5, k: 1, hits: 1 });
+  });
+  it('is journaled in an arrow that outlives the construction (an object built before the request)', () => {
+    const counter = new Counter();
+    assert.equal(inRequest(() => counter.touch()), 1);
+    assert.equal(counter.n, 0);
+  });
 });

@@ -5,7 +5,7 @@ import type { Config } from '../runtime/config';
 import { ContextState, enter, RequestContext, RequestInfo, runOpening, storage } from '../runtime/context';
 import { isDraining, requestEnded, requestStarted, serverClosed, serverListening } from '../runtime/escalate';
 import { contextEnded, contextOpened } from '../runtime/lifecycle';
-import { EventEmitterPrototypeOn, ReflectApply, setTimeoutOrig } from '../runtime/primordials';
+import { FunctionPrototypeCall, ReflectApply, setTimeoutOrig } from '../runtime/primordials';
 import { isSharedConnection } from '../runtime/resources';
 import { installCrashHandlers } from '../runtime/recover';
 
@@ -181,17 +181,36 @@ function openRequest(
   const socket = req.socket as ConnectionSocket;
   socket[kContext] = ctx;
   if (socket.parser != null) hookParser(socket.parser);
-  ReflectApply(EventEmitterPrototypeOn, res, ['close', responseClosed]);
   requestStarted();
   contextOpened();
   if (isDraining()) res.shouldKeepAlive = false;
   return runOpening(ctx, emitOrig, server, [event, req, res]);
 }
 
-/** The response is over (aborted or not): its request is no longer in flight. */
-function responseClosed(this: http.ServerResponse & Owned): void {
-  const ctx = this[kContext] as HttpRequestContext | undefined;
-  if (ctx !== undefined) ctx.closed(this);
+/**
+ * A response's 'close' (finished or aborted) ends its request. Seen in
+ * ServerResponse's emit rather than through a listener on every response: a
+ * listener costs each request an addListener, and makes the response's
+ * 'close' emit copy its listener array when the framework has one too. The
+ * call is forwarded by arity, so that no arguments object is built for the
+ * few events a response emits.
+ */
+function patchResponseEmit(): void {
+  const proto = http.ServerResponse.prototype as unknown as { emit: (...args: any[]) => boolean };
+  const emitOrig = proto.emit;
+  const call = FunctionPrototypeCall(emitOrig);
+  proto.emit = function emit(this: http.ServerResponse & Owned, event: string | symbol, a?: unknown, b?: unknown) {
+    if (event === 'close') {
+      const ctx = this[kContext] as HttpRequestContext | undefined;
+      if (ctx !== undefined) ctx.closed(this);
+    }
+    switch (arguments.length) {
+      case 1: return call(this, event);
+      case 2: return call(this, event, a);
+      case 3: return call(this, event, a, b);
+      default: return ReflectApply(emitOrig, this, arguments);
+    }
+  };
 }
 
 // --- the HTTP parser -------------------------------------------------------
@@ -281,5 +300,6 @@ export function installHttpAdapter(cfg: Config): void {
   installed = true;
   patchServer(http.Server.prototype);
   patchServer(https.Server.prototype);
+  patchResponseEmit();
   patchSocketEmit();
 }

@@ -14,6 +14,12 @@ export class FnScope {
     readonly id: number,
     readonly node: Node,
     readonly isConstructor: boolean,
+    /**
+     * An ordinary function (not arrow, method, async or generator): it may be
+     * called with `new`, and then (new.target defined) its `this` is an
+     * object the call itself created.
+     */
+    readonly constructible: boolean,
   ) {}
 }
 
@@ -104,11 +110,14 @@ export function analyzeScopes(program: Node): Map<Node, Scope> {
   const visit = (node: Node, scope: Scope, parent: Node | undefined): void => {
     let inner = scope;
     if (node.type === 'Program') {
-      inner = new Scope(undefined, new FnScope(nextFn++, node, false));
+      inner = new Scope(undefined, new FnScope(nextFn++, node, false, false));
       scopes.set(node, inner);
     } else if (isFunction(node) || node.type === 'StaticBlock' || (parent?.type === 'PropertyDefinition' && parent.value === node)) {
       const isCtor = parent?.type === 'MethodDefinition' && parent.kind === 'constructor';
-      inner = new Scope(scope, new FnScope(nextFn++, node, isCtor));
+      const isMethod = parent?.type === 'MethodDefinition' || (parent?.type === 'Property' && (parent.method || parent.kind !== 'init'));
+      const constructible =
+        (node.type === 'FunctionDeclaration' || node.type === 'FunctionExpression') && !node.async && !node.generator && !isMethod;
+      inner = new Scope(scope, new FnScope(nextFn++, node, isCtor, constructible));
       scopes.set(node, inner);
       if (node.type === 'FunctionExpression' && node.id) declare(inner, node.id.name, 'function');
       for (const p of node.params ?? []) for (const n of patternNames(p)) declare(inner, n, 'param');

@@ -116,16 +116,16 @@ export class FileInstrumenter {
    *   o          -> (R.a ? R.fn(o, …tail) : o)           (an identifier or this: no side effects to repeat)
    *   <complex>  -> (T = <complex>, R.a ? R.fn(T, …tail) : T)
    */
-  private guardReceiver(object: Node, fn: string, tail: string): void {
+  private guardReceiver(object: Node, fn: string, tail: string, active = `${R}.a`): void {
     this.prefixed.add(object.start);
     if (object.type === 'Identifier' || object.type === 'ThisExpression') {
-      this.ms.prependRight(object.start, `(${R}.a ? ${R}.${fn}(`);
+      this.ms.prependRight(object.start, `(${active} ? ${R}.${fn}(`);
       this.ms.appendLeft(object.end, `${tail}) : ${this.source.slice(object.start, object.end)})`);
       return;
     }
     const seq = object.type === 'SequenceExpression';
     this.ms.prependRight(object.start, `(${T} = ${seq ? '(' : ''}`);
-    this.ms.appendLeft(object.end, `${seq ? ')' : ''}, ${R}.a ? ${R}.${fn}(${T}${tail}) : ${T})`);
+    this.ms.appendLeft(object.end, `${seq ? ')' : ''}, ${active} ? ${R}.${fn}(${T}${tail}) : ${T})`);
   }
 
   /**
@@ -139,13 +139,16 @@ export class FileInstrumenter {
     if (object.type === 'Super' || property.type === 'PrivateIdentifier' || m.optional || this.chainDepth > 0) return;
     if (this.isFreshBase(object)) return;
     this.writes++;
+    // `this` of a function called with new is the object that call created:
+    // fresh, decided at run time (a class constructor's is decided here).
+    const active = object.type === 'ThisExpression' && this.fn.constructible ? `${R}.a && new.target === void 0` : `${R}.a`;
     if (!m.computed) {
-      this.guardReceiver(object, 'j', `, ${JSON.stringify(property.name)}, ${kind}`);
+      this.guardReceiver(object, 'j', `, ${JSON.stringify(property.name)}, ${kind}`, active);
       return;
     }
     if (isPureKey(property)) {
-      this.guardReceiver(object, 'jc', `, ${this.source.slice(property.start, property.end)}, ${kind}`);
-      this.ms.prependRight(property.start, `${R}.a ? ${R}.k : `);
+      this.guardReceiver(object, 'jc', `, ${this.source.slice(property.start, property.end)}, ${kind}`, active);
+      this.ms.prependRight(property.start, `${active} ? ${R}.k : `);
       return;
     }
     // The object with its parentheses runs from the member's start to its "[".

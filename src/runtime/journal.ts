@@ -79,6 +79,8 @@ abstract class Location {
 
 class Watch {
   unresolved = false; // the log overflowed before the watcher ended
+  /** Its index in loc.watchers, -1 once it left: leaving costs no search. */
+  slot = -1;
   /** Where it started watching: the log's end then. */
   readonly seq: number;
   /** The log's end before its last write. */
@@ -114,9 +116,53 @@ class ArrayWatch extends Watch {
 // leave), so these never outlive what the journals need; a WeakMap's
 // ephemerons cost the garbage collector on every write that opens one.
 
-const propIndex = new Map<object, Map<PropertyKey, PropertyLocation>>();
-const mapIndex = new Map<Map<unknown, unknown>, Map<unknown, MapLocation>>();
-const setIndex = new Map<Set<unknown>, Map<unknown, SetLocation>>();
+/**
+ * container -> key -> location. It remembers the last container it found:
+ * writes come in runs on one object (a session's fields one after another, a
+ * cache's delete + set), and each run then costs one hash lookup, not two.
+ */
+class LocationIndex<C extends object, L> {
+  private readonly byContainer = new Map<C, Map<unknown, L>>();
+  private lastContainer: C | undefined = undefined;
+  private lastKeys: Map<unknown, L> | undefined = undefined;
+
+  keysOf(container: C): Map<unknown, L> | undefined {
+    if (container === this.lastContainer) return this.lastKeys;
+    const keys = this.byContainer.get(container);
+    if (keys !== undefined) {
+      this.lastContainer = container;
+      this.lastKeys = keys;
+    }
+    return keys;
+  }
+
+  add(container: C, keys: Map<unknown, L> | undefined, key: unknown, loc: L): void {
+    if (keys === undefined) {
+      keys = new Map();
+      this.byContainer.set(container, keys);
+      this.lastContainer = container;
+      this.lastKeys = keys;
+    }
+    keys.set(key, loc);
+  }
+
+  remove(container: C, key: unknown, loc: L): void {
+    const keys = this.byContainer.get(container);
+    if (keys === undefined || keys.get(key) !== loc) return;
+    keys.delete(key);
+    if (keys.size !== 0) return;
+    this.byContainer.delete(container);
+    if (this.lastContainer === container) {
+      // Not kept alive by the cache once it is out of the index.
+      this.lastContainer = undefined;
+      this.lastKeys = undefined;
+    }
+  }
+}
+
+const propIndex = new LocationIndex<object, PropertyLocation>();
+const mapIndex = new LocationIndex<Map<unknown, unknown>, MapLocation>();
+const setIndex = new LocationIndex<Set<unknown>, SetLocation>();
 const arrayIndex = new Map<unknown[], ArrayLocation>();
 
 const hasOwn = Object.prototype.hasOwnProperty;
@@ -149,11 +195,7 @@ class PropertyLocation extends Location {
     else delete (this.obj as any)[this.key];
   }
   unindex(): void {
-    const keys = propIndex.get(this.obj);
-    if (keys !== undefined && keys.get(this.key) === this) {
-      keys.delete(this.key);
-      if (keys.size === 0) propIndex.delete(this.obj);
-    }
+    propIndex.remove(this.obj, this.key, this);
   }
 }
 
@@ -192,11 +234,7 @@ class MapLocation extends Location {
     else MapDelete.call(this.map, this.key);
   }
   unindex(): void {
-    const keys = mapIndex.get(this.map);
-    if (keys !== undefined && keys.get(this.key) === this) {
-      keys.delete(this.key);
-      if (keys.size === 0) mapIndex.delete(this.map);
-    }
+    mapIndex.remove(this.map, this.key, this);
   }
 }
 
@@ -216,11 +254,7 @@ class SetLocation extends Location {
     else SetDelete.call(this.set, this.member);
   }
   unindex(): void {
-    const keys = setIndex.get(this.set);
-    if (keys !== undefined && keys.get(this.member) === this) {
-      keys.delete(this.member);
-      if (keys.size === 0) setIndex.delete(this.set);
-    }
+    setIndex.remove(this.set, this.member, this);
   }
 }
 
@@ -288,7 +322,7 @@ function findWatch(loc: Location | ArrayLocation, ctx: RequestContext): Watch | 
 
 /** Starts a watch (a Watch, or an ArrayWatch for an array): on its location and in its context's journal. */
 function openWatch<W extends Watch>(watch: W): W {
-  (watch.loc.watchers as Watch[]).push(watch);
+  watch.slot = (watch.loc.watchers as Watch[]).push(watch) - 1;
   const ctx = watch.ctx;
   let list = journalOf(ctx);
   if (list === undefined) {
@@ -319,7 +353,12 @@ function append(loc: Location | ArrayLocation, writer: Writer, kind: WriteKind, 
   const log = loc.log;
   // The writer's id, not the context: a log outlives the requests in it, and
   // a context holds its request's whole object graph.
-  log.push(writer === null ? NO_WRITER : writer.id, kind, a, b);
+  // One value per push: TurboFan inlines a single-value push, a four-value
+  // one calls the generic builtin.
+  log.push(writer === null ? NO_WRITER : writer.id);
+  log.push(kind);
+  log.push(a);
+  log.push(b);
   if (log.length > LOG_CAP * STRIDE) overflow(loc);
 }
 
@@ -365,7 +404,7 @@ export function propertyWrite(obj: unknown, key: PropertyKey, kind: WriteKind): 
   if (!isObject(obj)) return;
   if (Array.isArray(obj)) return arrayWrite(obj, WriteKind.Mutate, 0);
   if (typeof key === 'number') key = String(key);
-  let keys = propIndex.get(obj);
+  const keys = propIndex.keysOf(obj);
   let loc = keys?.get(key);
   const writer = currentWriter();
   if (loc === undefined || (loc.watchers.length === 0 && writer !== null)) {
@@ -379,49 +418,45 @@ export function propertyWrite(obj: unknown, key: PropertyKey, kind: WriteKind): 
     if (desc !== undefined && (desc.get !== undefined || desc.set !== undefined)) return;
     if (loc === undefined) {
       loc = new PropertyLocation(obj, key);
-      if (keys === undefined) propIndex.set(obj, (keys = new Map()));
-      keys.set(key, loc);
+      propIndex.add(obj, keys, key, loc);
     }
   }
   recordValueWrite(loc, writer, kind);
 }
 
 export function variableWrite(scope: object, name: string, get: () => unknown, set: (v: unknown) => void, kind: WriteKind): void {
-  let keys = propIndex.get(scope);
+  const keys = propIndex.keysOf(scope);
   let loc = keys?.get(name);
   const writer = currentWriter();
   if (loc === undefined) {
     // A scope created by this very request is fresh: nobody else can see it yet.
     if (writer === null || (scope as { ctx?: unknown }).ctx === writer) return;
     loc = new VariableLocation(scope, name, get, set);
-    if (keys === undefined) propIndex.set(scope, (keys = new Map()));
-    keys.set(name, loc);
+    propIndex.add(scope, keys, name, loc);
   }
   recordValueWrite(loc, writer, kind);
 }
 
 export function mapWrite(map: Map<unknown, unknown>, key: unknown, kind: WriteKind): void {
-  let keys = mapIndex.get(map);
+  const keys = mapIndex.keysOf(map);
   let loc = keys?.get(key);
   const writer = currentWriter();
   if (loc === undefined) {
     if (writer === null) return;
     loc = new MapLocation(map, key);
-    if (keys === undefined) mapIndex.set(map, (keys = new Map()));
-    keys.set(key, loc);
+    mapIndex.add(map, keys, key, loc);
   }
   recordValueWrite(loc, writer, kind);
 }
 
 export function setWrite(set: Set<unknown>, member: unknown, kind: WriteKind): void {
-  let keys = setIndex.get(set);
+  const keys = setIndex.keysOf(set);
   let loc = keys?.get(member);
   const writer = currentWriter();
   if (loc === undefined) {
     if (writer === null) return;
     loc = new SetLocation(set, member);
-    if (keys === undefined) setIndex.set(set, (keys = new Map()));
-    keys.set(member, loc);
+    setIndex.add(set, keys, member, loc);
   }
   recordValueWrite(loc, writer, kind);
 }
@@ -500,10 +535,14 @@ function leave(watch: Watch): void {
   const loc = watch.loc;
   const watchers = loc.watchers as Watch[];
   // Unordered: swap with the last one (splice would allocate its result array, shift copies).
-  const i = watchers.indexOf(watch);
+  const i = watch.slot;
   if (i !== -1) {
+    watch.slot = -1;
     const last = watchers.pop()!;
-    if (i < watchers.length) watchers[i] = last;
+    if (i < watchers.length) {
+      watchers[i] = last;
+      last.slot = i;
+    }
   }
   if (watchers.length === 0) {
     loc.base = loc.end;
@@ -550,7 +589,8 @@ function closeJournal(ctx: RequestContext): Watch[] {
 
 /** The request's work has ended normally: its journal is dropped. */
 export function commit(ctx: RequestContext): void {
-  for (const watch of closeJournal(ctx)) if (!watch.unresolved) leave(watch);
+  const list = closeJournal(ctx);
+  for (let i = 0; i < list.length; i++) if (!list[i]!.unresolved) leave(list[i]!);
 }
 
 /** Takes the faulty request's effects out of every location it wrote. */

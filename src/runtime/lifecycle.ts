@@ -50,7 +50,7 @@ let toCheck: RequestContext[] = [];
 function checkEnded(): void {
   const batch = toCheck;
   toCheck = [];
-  for (const ctx of batch) check(ctx, 10);
+  for (let i = 0; i < batch.length; i++) check(batch[i]!, 10);
 }
 function scheduleCheck(ctx: RequestContext): void {
   if (toCheck.push(ctx) === 1) setImmediateOrig(checkEnded);

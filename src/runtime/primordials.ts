@@ -6,6 +6,8 @@ const uncurry = <A extends unknown[], R>(fn: (...args: A) => R) =>
   Function.prototype.call.bind(fn) as unknown as (self: unknown, ...args: A) => R;
 
 export const ReflectApply = Reflect.apply;
+/** fn as a function taking its receiver first, for hot forwarding paths (no arguments object, no array). */
+export const FunctionPrototypeCall = <A extends unknown[], R>(fn: (...args: A) => R) => uncurry(fn);
 export const ObjectDefineProperty = Object.defineProperty;
 export const ObjectFreeze = Object.freeze;
 export const JSONStringify = JSON.stringify;
