@@ -889,6 +889,81 @@ describe('two faulty requests in flight together, rolled back one after the othe
   });
 });
 
+// Counters written as read-modify-write assignments, as the instrumenter
+// classifies them (src/instrument/write-kind.ts): `x = x + n` is a Delta,
+// `x = (x || 0) + n` and `m.set(k, (m.get(k) ?? 0) + n)` a CountDelta.
+describe('counters written as assignments that read their own target', () => {
+  const count = (o: Obj, k: PropertyKey, n: number) => {
+    propertyWrite(o, k, WriteKind.CountDelta);
+    o[k] = (o[k] || 0) + n;
+  };
+  const mcount = (m: Map<unknown, unknown>, k: unknown, n: number) => {
+    mapWrite(m, k, WriteKind.CountDelta);
+    m.set(k, ((m.get(k) as number | undefined) ?? 0) + n);
+  };
+  const bump = (o: Obj, k: PropertyKey, n: number) => {
+    propertyWrite(o, k, WriteKind.Delta);
+    o[k] = o[k] + n;
+  };
+
+  it('a counter the faulty request made keeps the counts others added to it', () => {
+    const byRoute: Obj = {};
+    const hits = new Map<unknown, unknown>();
+    as(F, () => {
+      count(byRoute, '/x', 5);
+      mcount(hits, 'u', 5);
+    });
+    as(A, () => {
+      count(byRoute, '/x', 1);
+      mcount(hits, 'u', 1);
+    });
+    as(B, () => count(byRoute, '/x', 2));
+    const r = crash(F);
+    assert.deepEqual({ byRoute, hits: [...hits] }, { byRoute: { '/x': 3 }, hits: [['u', 1]] });
+    assert.deepEqual(stateOf(r), counts({ compensated: 2 }));
+  });
+
+  it('an existing counter: the faulty request’s counts are taken out of others’', () => {
+    const byRoute: Obj = { '/x': 10 };
+    const hits = new Map<unknown, unknown>([['u', 10]]);
+    as(A, () => count(byRoute, '/x', 1));
+    as(F, () => {
+      count(byRoute, '/x', 100);
+      mcount(hits, 'u', 100);
+      bump(byRoute, '/x', 100);
+    });
+    as(A, () => {
+      count(byRoute, '/x', 1);
+      mcount(hits, 'u', 1);
+    });
+    as(F, () => count(byRoute, '/x', 100));
+    as(B, () => count(byRoute, '/x', 1));
+    crash(F);
+    assert.deepEqual({ byRoute, hits: [...hits] }, { byRoute: { '/x': 13 }, hits: [['u', 11]] });
+  });
+
+  it('a counter nobody else touched is put back, or removed when the faulty request made it', () => {
+    const byRoute: Obj = { '/a': 1 };
+    const hits = new Map<unknown, unknown>();
+    as(F, () => {
+      count(byRoute, '/a', 1);
+      count(byRoute, '/new', 1);
+      mcount(hits, 'u', 1);
+    });
+    const r = crash(F);
+    assert.deepEqual({ byRoute, hits: [...hits] }, { byRoute: { '/a': 1 }, hits: [] });
+    assert.deepEqual(stateOf(r), counts({ restored: 3 }));
+  });
+
+  it('a plain Delta from a missing value is not taken for a count from 0: reported as propagated', () => {
+    const o: Obj = {};
+    as(F, () => assign(o, 'n', 5));
+    as(A, () => bump(o, 'n', 1));
+    const r = crash(F);
+    assert.equal(r.propagated, 1);
+  });
+});
+
 // Known gaps: each states the oracle and is marked todo, so it runs and reports
 // without failing the suite. See the report that came with these tests.
 describe('known gaps (todo: the oracle is not reached, and the event does not say so)', () => {
@@ -919,15 +994,6 @@ describe('known gaps (todo: the oracle is not reached, and the event does not sa
     assert.deepEqual(ring, ['r2', 'r3', 'a']);
     assert.equal(r.cleansed + r.compensated + r.restored, r.journal - r.unresolved);
     assert.equal(r.unresolved, 1, 'at least not silent');
-  });
-
-  it('a map counter updated with set(k, get(k) + 1) reads the faulty value unseen', { todo: 'a read-modify-write through Map.set is an Assign: no compensation, no propagation' }, () => {
-    const hits = new Map<unknown, unknown>([['/', 0]]);
-    const bump = () => mset(hits, '/', (hits.get('/') as number) + 1);
-    as(F, bump);
-    as(A, bump);
-    const r = crash(F);
-    assert.ok(hits.get('/') === 1 || r.propagated === 1, `hits ${hits.get('/')}, ${JSON.stringify(r)}`);
   });
 
   it('an object the faulty request created and others then wrote into disappears with their writes', { todo: 'propagation through a read of a reference is not seen' }, () => {

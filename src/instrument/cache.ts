@@ -2,7 +2,7 @@ import crypto = require('node:crypto');
 import fs = require('node:fs');
 import os = require('node:os');
 import path = require('node:path');
-import { instrument, INSTRUMENT_FORMAT } from './instrumenter';
+import { instrument } from './instrumenter';
 
 /**
  * Instrumented sources cached on disk by content hash, so that a restart
@@ -10,6 +10,25 @@ import { instrument, INSTRUMENT_FORMAT } from './instrumenter';
  */
 
 const { version } = require('../../../package.json') as { version: string };
+
+/**
+ * What produces a transform: SRS's version, the instrumenter's own code (this
+ * folder) and the barrier API the output calls. Any change to them, released
+ * or not, misses the cache rather than reusing output of another build.
+ */
+let transformId: string | undefined;
+function transformIdentity(): string {
+  if (transformId !== undefined) return transformId;
+  const hash = crypto.createHash('sha256').update(version);
+  const runtime = path.join(__dirname, '..', 'runtime');
+  const files = [
+    ...fs.readdirSync(__dirname).filter((name) => name.endsWith('.js')).sort().map((name) => path.join(__dirname, name)),
+    path.join(runtime, 'barrier.js'),
+    path.join(runtime, 'journal.js'),
+  ];
+  for (const file of files) hash.update(fs.readFileSync(file));
+  return (transformId = hash.digest('hex'));
+}
 
 export function defaultCacheDir(): string {
   return path.join(process.env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache'), 'srs', 'instrumented');
@@ -27,7 +46,7 @@ export const transformStats: TransformStats = { files: 0, cached: 0, skipped: 0,
 export function instrumentCached(source: string, filename: string, isModule: boolean, cacheDir: string | null): string {
   const started = performance.now();
   try {
-    const key = crypto.createHash('sha256').update(`${version}\0${INSTRUMENT_FORMAT}\0${isModule}\0${filename}\0`).update(source).digest('hex').slice(0, 40);
+    const key = crypto.createHash('sha256').update(`${transformIdentity()}\0${isModule}\0${filename}\0`).update(source).digest('hex').slice(0, 40);
     const file = cacheDir ? path.join(cacheDir, `${key}.js`) : null;
     if (file) {
       try {

@@ -4,9 +4,6 @@ import { BARRIER_KEY } from '../runtime/barrier';
 import type { Node } from './scope';
 import { afterDirectives, FileInstrumenter, R, T } from './visitor';
 
-/** Changes whenever the shape of instrumented code changes (part of the cache key). */
-export const INSTRUMENT_FORMAT = 4;
-
 export interface Instrumented {
   code: string;
   /** Write sites rewritten. */

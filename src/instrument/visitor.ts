@@ -1,5 +1,6 @@
 import type MagicString from 'magic-string';
 import { WriteKind } from '../runtime/journal';
+import { assignmentKind, mapSetKind } from './write-kind';
 import { analyzeScopes, children, FnScope, isFunction, Node, patternNames, Scope } from './scope';
 
 /**
@@ -24,11 +25,6 @@ const MUTATORS = new Set([
   'assign', 'defineProperty', 'defineProperties', 'deleteProperty',
 ]);
 
-function assignmentKind(operator: string): WriteKind {
-  if (operator === '=') return WriteKind.Assign;
-  if (operator === '+=' || operator === '-=') return WriteKind.Delta;
-  return WriteKind.Update;
-}
 
 export class FileInstrumenter {
   writes = 0;
@@ -198,7 +194,7 @@ export class FileInstrumenter {
   }
 
   private assignment(n: Node): void {
-    const kind = assignmentKind(n.operator);
+    const kind = assignmentKind(n);
     if (n.left.type === 'MemberExpression') this.member(n.left, kind);
     else if (n.left.type === 'Identifier') this.variables(n, [n.left.name], kind);
     else this.variables(n, patternNames(n.left), WriteKind.Assign);
@@ -221,7 +217,10 @@ export class FileInstrumenter {
     if (callee.object.type === 'Super' || callee.property.type !== 'Identifier' || !MUTATORS.has(callee.property.name)) return;
     if (this.isFreshBase(callee.object)) return;
     this.writes++;
-    this.guardReceiver(callee.object, 'm', `, ${JSON.stringify(callee.property.name)}, ${JSON.stringify(calleeText(callee))}`);
+    // Map#set's value computed from the same entry (a counter): said to the journal.
+    const kind = callee.property.name === 'set' ? mapSetKind(n) : WriteKind.Assign;
+    const tail = `, ${JSON.stringify(callee.property.name)}, ${JSON.stringify(calleeText(callee))}${kind === WriteKind.Assign ? '' : `, ${kind}`}`;
+    this.guardReceiver(callee.object, 'm', tail);
   }
 
   /** `var R_sN = …` at the top of a function whose variables inner functions write. */

@@ -25,7 +25,8 @@ const SymbolToPrimitive = Symbol.toPrimitive;
 const captureStackTrace = Error.captureStackTrace;
 const hasOwn = Object.hasOwn;
 
-type Journaler = (recv: any, args: ArrayLike<unknown>) => void;
+/** kind: what the instrumenter found the call to be (Map#set of a value computed from the same entry: a Delta or an Update). */
+type Journaler = (recv: any, args: ArrayLike<unknown>, kind: WriteKind) => void;
 
 const ownEnumerableKeys = (source: unknown): PropertyKey[] =>
   source == null ? [] : ownKeys(Object(source)).filter((k) => propertyIsEnumerable.call(source, k));
@@ -35,7 +36,7 @@ const replacesAll = (arr: unknown[], a: ArrayLike<unknown>) => Number(a[0]) <= 0
 
 /** Built-in mutators, by function identity: a user method that happens to be called `push` is not one. */
 const journalers = new Map<Function, Journaler>([
-  [MapProto.set, (m, a) => mapWrite(m, a[0], WriteKind.Assign)],
+  [MapProto.set, (m, a, kind) => mapWrite(m, a[0], kind)],
   [MapProto.delete, (m, a) => mapWrite(m, a[0], WriteKind.Delete)],
   [MapProto.clear, (m) => { for (const k of [...MapKeys.call(m)]) mapWrite(m, k, WriteKind.Delete); }],
   [SetProto.add, (s, a) => setWrite(s, a[0], WriteKind.Assign)],
@@ -100,6 +101,7 @@ class MutatorCall {
     readonly r: unknown, // receiver
     readonly f: Function | undefined, // its method, undefined when not callable
     readonly t: string, // the callee as V8 prints it, for "… is not a function"
+    readonly k: WriteKind, // the write's kind, as the instrumenter saw it
   ) {}
 }
 
@@ -113,7 +115,7 @@ function callMethod(name: string): (this: MutatorCall) => unknown {
       const journal = journalers.get(fn);
       if (journal !== undefined) {
         try {
-          journal(this.r, arguments);
+          journal(this.r, arguments, this.k);
         } catch (err) {
           if (err instanceof RequestRecoveredError) throw err;
           // otherwise an exotic receiver the journal cannot read: the call below decides
@@ -137,7 +139,7 @@ export interface Barrier {
   jv(scope: object, name: string, get: () => unknown, set: (v: unknown) => void, kind: WriteKind): boolean;
   sc(): object;
   sc0(): object;
-  m(recv: unknown, name: string, text: string): unknown;
+  m(recv: unknown, name: string, text: string, kind?: WriteKind): unknown;
 }
 
 export const barrier: Barrier = {
@@ -177,12 +179,12 @@ export const barrier: Barrier = {
     return { ctx: null };
   },
   /** The receiver of `recv.name(...)`, where name is a mutator's name, while a request is open. */
-  m(recv, name, text) {
+  m(recv, name, text, kind = WriteKind.Assign) {
     // null/undefined: the original member access throws, from its own place.
     if (recv === null || recv === undefined) return recv;
     const fn = (recv as Record<string, unknown>)[name];
     if (!hasOwn(callProto, name)) callProto[name] = callMethod(name);
-    return new MutatorCall(recv, typeof fn === 'function' ? fn : undefined, text);
+    return new MutatorCall(recv, typeof fn === 'function' ? fn : undefined, text, kind);
   },
 };
 

@@ -33,6 +33,11 @@ export const enum WriteKind {
   Mutate = 6,
   /** Arrays: every element replaced (splice from 0 over the whole length). */
   Replace = 7,
+  /**
+   * A Delta written as `x = (x || 0) + n` or `(x ?? 0) + n` (a counter made
+   * on first use): a missing, null or undefined value counts as 0.
+   */
+  CountDelta = 8,
 }
 
 export interface RollbackCounts {
@@ -643,10 +648,16 @@ function rollbackValue(watch: Watch, loc: Location, counts: RollbackCounts): voi
     foreign = true;
     const nextHad = i + STRIDE < log.length ? (log[i + STRIDE + 2] as boolean) : curHad;
     const next = i + STRIDE < log.length ? log[i + STRIDE + 3] : cur;
-    if (kind === WriteKind.Delta && had && isNumeric(value) && isNumeric(before) && isNumeric(next) && typeof value === typeof next) {
-      value = (value as number) + ((next as number) - (before as number)); // keep their delta, drop ours
+    // A counter made on first use counts from 0 where it is missing (in the
+    // history without F, or before this write).
+    const counted = kind === WriteKind.CountDelta;
+    const from = counted && (!had || value == null) ? 0 : value;
+    const delta = counted && before == null ? 0 : before;
+    if ((kind === WriteKind.Delta || counted) && (had || counted) && isNumeric(from) && isNumeric(delta) && isNumeric(next) && typeof from === typeof next) {
+      value = (from as number) + ((next as number) - (delta as number)); // keep their delta, drop ours
+      had = true;
     } else {
-      if (kind === WriteKind.Delta || kind === WriteKind.Update) {
+      if (kind === WriteKind.Delta || counted || kind === WriteKind.Update) {
         // It read the value the faulty request left (unless another request
         // assigned a clean value since): its result carries that value on.
         if (lastOwn > lastForeignAssign) propagated = true;
