@@ -34,6 +34,26 @@ const ownEnumerableKeys = (source: unknown): PropertyKey[] =>
 /** splice(0, n >= length, ...items): every element is replaced. */
 const replacesAll = (arr: unknown[], a: ArrayLike<unknown>) => Number(a[0]) <= 0 && a.length >= 2 && Number(a[1]) >= arr.length;
 
+/**
+ * How many elements splice(0, n) with nothing inserted takes off the front
+ * (a bounded list trimmed to its newest entries), or -1 for any other
+ * splice. Only plain numbers are read here: converting anything else runs
+ * the program's code, which splice itself will run again.
+ */
+function frontRemoval(arr: unknown[], a: ArrayLike<unknown>): number {
+  if (a.length === 0 || a.length > 2 || a[0] !== 0) return -1;
+  if (a.length === 1) return arr.length;
+  const n = a[1];
+  if (typeof n !== 'number') return -1;
+  return n > 0 ? Math.min(Math.trunc(n), arr.length) : 0;
+}
+
+function spliceWrite(arr: unknown[], a: ArrayLike<unknown>): void {
+  const front = frontRemoval(arr, a);
+  if (front >= 0) arrayWrite(arr, WriteKind.Shift, front);
+  else arrayWrite(arr, replacesAll(arr, a) ? WriteKind.Replace : WriteKind.Mutate, 0);
+}
+
 /** Built-in mutators, by function identity: a user method that happens to be called `push` is not one. */
 const journalers = new Map<Function, Journaler>([
   [MapProto.set, (m, a, kind) => mapWrite(m, a[0], kind)],
@@ -43,8 +63,9 @@ const journalers = new Map<Function, Journaler>([
   [SetProto.delete, (s, a) => setWrite(s, a[0], WriteKind.Delete)],
   [SetProto.clear, (s) => { for (const v of [...SetValues.call(s)]) setWrite(s, v, WriteKind.Delete); }],
   [ArrayProto.push, (arr, a) => arrayWrite(arr, WriteKind.Append, a.length, ArraySlice.call(a))],
-  [ArrayProto.splice, (arr, a) => arrayWrite(arr, replacesAll(arr, a) ? WriteKind.Replace : WriteKind.Mutate, 0)],
-  ...['pop', 'shift', 'unshift', 'sort', 'reverse', 'fill', 'copyWithin'].map(
+  [ArrayProto.splice, spliceWrite],
+  [ArrayProto.shift, (arr) => arrayWrite(arr, WriteKind.Shift, arr.length > 0 ? 1 : 0)],
+  ...['pop', 'unshift', 'sort', 'reverse', 'fill', 'copyWithin'].map(
     (name) => [(ArrayProto as any)[name] as Function, (arr: unknown[]) => arrayWrite(arr, WriteKind.Mutate, 0)] as [Function, Journaler],
   ),
   [Object.assign, (_o, a) => { for (let i = 1; i < a.length; i++) for (const k of ownEnumerableKeys(a[i])) propertyWrite(a[0], k, WriteKind.Assign); }],

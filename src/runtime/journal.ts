@@ -38,6 +38,12 @@ export const enum WriteKind {
    * on first use): a missing, null or undefined value counts as 0.
    */
   CountDelta = 8,
+  /**
+   * Arrays: elements taken off the front (shift, splice(0, n)); the entry
+   * keeps them, so that the array's history can be told again (see
+   * rollbackTrimmed).
+   */
+  Shift = 9,
 }
 
 export interface RollbackCounts {
@@ -263,7 +269,7 @@ class SetLocation extends Location {
   }
 }
 
-/** A whole array: log entries are [writer, Append|Mutate, lengthBefore, count]. */
+/** A whole array: log entries are [writer, Append|Mutate|Replace, lengthBefore, count] and [writer, Shift, lengthBefore, removed]. */
 class ArrayLocation {
   log: unknown[] = [];
   base = 0;
@@ -466,8 +472,12 @@ export function setWrite(set: Set<unknown>, member: unknown, kind: WriteKind): v
   recordValueWrite(loc, writer, kind);
 }
 
-/** Append (push) adds `count` elements at the end (`values`, when known, are kept to find them again); anything else is a Mutate. */
-export function arrayWrite(arr: unknown[], kind: WriteKind.Append | WriteKind.Mutate | WriteKind.Replace, count: number, values?: unknown[]): void {
+/**
+ * Append (push) adds `count` elements at the end (`values`, when known, are
+ * kept to find them again); Shift takes `count` off the front; anything else
+ * is a Mutate (or a Replace of every element).
+ */
+export function arrayWrite(arr: unknown[], kind: WriteKind.Append | WriteKind.Shift | WriteKind.Mutate | WriteKind.Replace, count: number, values?: unknown[]): void {
   let loc = arrayIndex.get(arr);
   const writer = currentWriter();
   if (loc === undefined) {
@@ -496,7 +506,8 @@ export function arrayWrite(arr: unknown[], kind: WriteKind.Append | WriteKind.Mu
       else for (let i = 0; i < values.length; i++) watch.appended.push(values[i]);
     }
   }
-  append(loc, writer, kind, arr.length, count);
+  // A Shift's entry keeps what it takes off, as [writer, Shift, lengthBefore, removed].
+  append(loc, writer, kind, arr.length, kind === WriteKind.Shift ? ArraySlice.call(arr, 0, count) : count);
 }
 
 // --- commit and rollback -----------------------------------------------------
@@ -695,12 +706,96 @@ function shiftLaterAppends(loc: ArrayLocation, start: number, F: number, removed
   for (const w of loc.watchers) if (w.ctx.id !== F) w.snapshotLen -= shiftFor(w.snapshotLen);
 }
 
+/**
+ * A bounded list: elements pushed at the end and, whenever it grew past its
+ * capacity, the oldest taken off the front (shift, splice(0, n)) back to that
+ * capacity, by everyone, since the faulty request's first write. Without the
+ * faulty request it would hold the newest `capacity` elements of everything
+ * pushed minus its own, and those are all known: what was taken off the front
+ * is in the log, the rest is in the array. The log is then told again as that
+ * history, so that another faulty request's rollback reads a true one.
+ * Returns false, changing nothing, when the log shows any other use.
+ */
+function rollbackTrimmed(watch: ArrayWatch, loc: ArrayLocation, start: number, counts: RollbackCounts): boolean {
+  const log = loc.log;
+  const arr = loc.arr;
+  const F = watch.ctx.id;
+  // The history since the watch began, as E: every element that was in the
+  // array, in push order (its first snapshotLen elements were there already).
+  const taken: unknown[] = []; // E's front: what was taken off, in order
+  const own: boolean[] = []; // E index -> pushed by F
+  let len = watch.snapshotLen;
+  let capacity = -1;
+  let foreign = false;
+  let pushedBy: unknown = undefined; // the writer of the entry before, if it pushed
+  for (let i = start; i < log.length; i += STRIDE) {
+    const kind = log[i + 1] as WriteKind;
+    if (kind === WriteKind.Noop) continue;
+    if (log[i + 2] !== len) return false;
+    if (log[i] !== F) foreign = true;
+    const previous = pushedBy;
+    pushedBy = kind === WriteKind.Append ? log[i] : undefined;
+    if (kind === WriteKind.Append) {
+      const count = log[i + 3] as number;
+      for (let c = 0; c < count; c++) own[taken.length + len + c] = log[i] === F;
+      len += count;
+    } else if (kind === WriteKind.Shift) {
+      const removed = log[i + 3] as unknown[];
+      if (removed.length === 0) continue; // at or under capacity (or empty): took nothing
+      // A trim follows its own push; a consumer taking the oldest (a job
+      // queue) is another story, which a capacity would tell wrongly.
+      if (previous !== log[i]) return false;
+      const after = len - removed.length;
+      if (capacity !== -1 && after !== capacity) return false;
+      capacity = after;
+      for (let r = 0; r < removed.length; r++) taken.push(removed[r]);
+      len = after;
+    } else {
+      return false;
+    }
+  }
+  if (capacity === -1 || len !== arr.length || len > capacity) return false;
+  // E without F's elements, and the newest `capacity` of them.
+  const history: unknown[] = [];
+  const total = taken.length + arr.length;
+  for (let e = 0; e < total; e++) if (own[e] !== true) history.push(e < taken.length ? taken[e] : arr[e - taken.length]);
+  const kept = history.slice(Math.max(0, history.length - capacity));
+  // The log told again without F: others' pushes, and their trims back to capacity.
+  let at = watch.snapshotLen; // the array's length in that history
+  let next = 0; // index in history of the element at the array's front
+  const lengthAt = new Map<number, number>(); // log index -> length before it, for other watchers that start there
+  for (let i = start; i < log.length; i += STRIDE) {
+    lengthAt.set(i, at);
+    const kind = log[i + 1] as WriteKind;
+    if (kind === WriteKind.Noop) continue;
+    if (log[i] === F) {
+      log[i + 1] = WriteKind.Noop;
+      continue;
+    }
+    log[i + 2] = at;
+    if (kind === WriteKind.Append) at += log[i + 3] as number;
+    else {
+      const n = Math.max(0, at - capacity);
+      log[i + 3] = history.slice(next, next + n);
+      next += n;
+      at -= n;
+    }
+  }
+  for (const w of loc.watchers) if (w !== watch && w.seq > watch.seq) w.snapshotLen = lengthAt.get((w.seq - loc.base) * STRIDE) ?? at;
+  ArraySplice.call(arr, 0, arr.length);
+  ArrayPush.apply(arr, kept);
+  if (foreign) counts.compensated++;
+  else counts.restored++;
+  return true;
+}
+
 function rollbackArray(watch: ArrayWatch, counts: RollbackCounts): void {
   const loc = watch.loc as ArrayLocation;
   const arr = loc.arr;
   const F = watch.ctx.id; // as the log names writers
   const log = loc.log;
   const start = (watch.seq - loc.base) * STRIDE;
+  if (rollbackTrimmed(watch, loc, start, counts)) return;
   let ownMutate = false;
   let foreignMutateAfterLast = false;
   let foreignMutateBeforeLast = false;
@@ -725,7 +820,7 @@ function rollbackArray(watch: ArrayWatch, counts: RollbackCounts): void {
     }
     const after = i > lastOwn;
     if (kind === WriteKind.Replace && after) foreignReplaceAfterLast = true;
-    if (kind === WriteKind.Mutate || kind === WriteKind.Replace) {
+    if (kind === WriteKind.Mutate || kind === WriteKind.Replace || kind === WriteKind.Shift) {
       if (after) foreignMutateAfterLast = true;
       else foreignMutateBeforeLast = true;
     } else if (after) foreignAppendedAfter += (log[i + 3] as number);
