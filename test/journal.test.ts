@@ -11,6 +11,7 @@
  */
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import assert = require('node:assert/strict');
+import { barrier } from '../src/runtime/barrier';
 import { ContextState, RequestContext, storage, type RequestInfo } from '../src/runtime/context';
 import {
   arrayWrite,
@@ -1035,6 +1036,59 @@ describe('bounded lists (push, then shift or splice(0, n) back to a capacity)', 
     assert.deepEqual(ring, ['a', 'g', 'b']);
     crash(G);
     assert.deepEqual(ring, ['r3', 'a', 'b']);
+  });
+
+  describe('through the barrier, as instrumented code calls shift and splice', () => {
+    /** `(R.a ? R.m(list, name, text) : list)[name](...args)`, as the instrumenter writes a mutator call. */
+    const call = (list: unknown[], name: string, ...args: unknown[]): unknown => {
+      const wasActive = barrier.a;
+      barrier.a = true;
+      try {
+        const recv = barrier.m(list, name, `list.${name}`) as Record<string, (...a: unknown[]) => unknown>;
+        return recv[name]!(...args);
+      } finally {
+        barrier.a = wasActive;
+      }
+    };
+    const keepNewest = (list: unknown[], cap: number, entry: string) => {
+      call(list, 'push', entry);
+      if (list.length > cap) call(list, 'splice', 0, list.length - cap);
+    };
+
+    it('splice(0, n) and shift() are trims the bounded-list rollback reads', () => {
+      const recent = ['e1', 'e2', 'e3'];
+      const ring = ['r1', 'r2'];
+      as(F, () => {
+        keepNewest(recent, 3, 'f');
+        call(ring, 'push', 'f');
+        call(ring, 'shift');
+      });
+      as(A, () => {
+        keepNewest(recent, 3, 'a');
+        call(ring, 'push', 'a');
+        call(ring, 'shift');
+      });
+      crash(F);
+      assert.deepEqual({ recent, ring }, { recent: ['e2', 'e3', 'a'], ring: ['r2', 'a'] });
+    });
+
+    it('splice(0) and splice(0, length) clear the list: the faulty request’s elements were cleansed', () => {
+      const a = ['x'];
+      const b = ['y'];
+      as(F, () => {
+        call(a, 'push', 'f');
+        call(a, 'reverse');
+        call(b, 'push', 'f');
+        call(b, 'sort');
+      });
+      as(A, () => {
+        call(a, 'splice', 0);
+        call(b, 'splice', 0, b.length);
+      });
+      const r = crash(F);
+      assert.deepEqual({ a, b }, { a: [], b: [] });
+      assert.deepEqual(stateOf(r), counts({ cleansed: 2 }));
+    });
   });
 
   it('a job queue (a consumer shifting what others pushed) is not taken for a bounded list', () => {

@@ -46,7 +46,8 @@ export function pathKey(node: Node): string | undefined {
 function isMapGet(node: Node, map: string, key: string): boolean {
   if (node.type !== 'CallExpression' || node.optional || node.arguments.length !== 1) return false;
   const callee = node.callee;
-  if (callee.type !== 'MemberExpression' || callee.computed || callee.optional || callee.property.name !== 'get') return false;
+  if (callee.type !== 'MemberExpression' || callee.computed || callee.optional) return false;
+  if (callee.property.type !== 'Identifier' || callee.property.name !== 'get') return false;
   return pathKey(callee.object) === map && pathKey(node.arguments[0]) === key;
 }
 

@@ -50,8 +50,10 @@ function frontRemoval(arr: unknown[], a: ArrayLike<unknown>): number {
 
 function spliceWrite(arr: unknown[], a: ArrayLike<unknown>): void {
   const front = frontRemoval(arr, a);
-  if (front >= 0) arrayWrite(arr, WriteKind.Shift, front);
-  else arrayWrite(arr, replacesAll(arr, a) ? WriteKind.Replace : WriteKind.Mutate, 0);
+  if (front >= 0 && front < arr.length) return arrayWrite(arr, WriteKind.Shift, front);
+  // Everything taken out (or replaced): a clear, which cleanses what was there.
+  const all = replacesAll(arr, a) || (front >= 0 && arr.length > 0);
+  arrayWrite(arr, all ? WriteKind.Replace : WriteKind.Mutate, 0);
 }
 
 /** Built-in mutators, by function identity: a user method that happens to be called `push` is not one. */

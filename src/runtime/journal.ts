@@ -781,7 +781,12 @@ function rollbackTrimmed(watch: ArrayWatch, loc: ArrayLocation, start: number, c
       at -= n;
     }
   }
-  for (const w of loc.watchers) if (w !== watch && w.seq > watch.seq) w.snapshotLen = lengthAt.get((w.seq - loc.base) * STRIDE) ?? at;
+  for (const w of loc.watchers) {
+    if (w === watch || w.seq <= watch.seq) continue;
+    w.snapshotLen = lengthAt.get((w.seq - loc.base) * STRIDE) ?? at;
+    // A snapshot it took already holds the faulty request's elements.
+    if (w.snapshot !== undefined) w.snapshotClean = false;
+  }
   ArraySplice.call(arr, 0, arr.length);
   ArrayPush.apply(arr, kept);
   if (foreign) counts.compensated++;
