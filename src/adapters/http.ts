@@ -6,7 +6,7 @@ import { ContextState, enter, RequestContext, RequestInfo, runOpening, storage }
 import { isDraining, requestEnded, requestStarted, serverClosed, serverListening } from '../runtime/escalate';
 import { contextEnded, contextOpened } from '../runtime/lifecycle';
 import { FunctionPrototypeCall, ReflectApply, setTimeoutOrig } from '../runtime/primordials';
-import { isSharedConnection } from '../runtime/resources';
+import { forgetFinishedListeners, isSharedConnection } from '../runtime/resources';
 import { installCrashHandlers } from '../runtime/recover';
 
 /**
@@ -64,6 +64,7 @@ class HttpRequestContext extends RequestContext {
     if (socket && socket[kContext] === this) socket[kContext] = undefined;
     requestEnded();
     contextEnded(this);
+    forgetFinishedListeners(this, [this.req, this.res]);
   }
 
   isolate(err: unknown): string {

@@ -88,6 +88,36 @@ function prune(ctx: RequestContext, list: unknown[]): void {
   ctx.pruneAt = Math.max(64, (kept.length / STRIDE) * 2);
 }
 
+/**
+ * The unit's response is over: the records of listeners it added to its own
+ * objects (`own`: its req and res) and to emitters it created (a body
+ * parser, its streams) are dropped, and so are those of listeners that are
+ * gone already. Those emitters are done or die with the request, so release
+ * would not remove such listeners anyway; but a record holds the emitter and
+ * the listener's closure, and with them the request's whole object graph, for
+ * as long as the context lives (Node's keep-alive timer, set inside the
+ * request, holds it until the connection's next request). Garbage that lives
+ * that long gets V8 to allocate the request's objects in the old generation
+ * from then on (pretenuring), and every later request pays for it in
+ * mark-compacts. Records of listeners on long-lived emitters, and of timers,
+ * sockets and streams, stay for a crash that comes later.
+ */
+export function forgetFinishedListeners(ctx: RequestContext, own: readonly unknown[]): void {
+  const list = ctx.resources;
+  if (list === undefined) return;
+  let kept = 0;
+  for (let i = 0; i < list.length; i += STRIDE) {
+    const target = list[i + 1];
+    if (list[i] === Kind.Listener && (own.includes(target) || bornIn(target) === ctx || isSpent(Kind.Listener, target, list[i + 2], list[i + 3]))) continue;
+    list[kept] = list[i];
+    list[kept + 1] = target;
+    list[kept + 2] = list[i + 2];
+    list[kept + 3] = list[i + 3];
+    kept += STRIDE;
+  }
+  list.length = kept;
+}
+
 // --- release ---------------------------------------------------------------
 
 /**

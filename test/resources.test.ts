@@ -1,0 +1,71 @@
+/**
+ * What a request's context keeps recording after its response is over
+ * (src/runtime/resources.ts, forgetFinishedListeners). Records of listeners
+ * on the request's own req/res and on emitters it created are dropped then:
+ * release would not remove those listeners anyway, and the records would keep
+ * the request's whole object graph alive as long as its context lives (which
+ * made V8 pretenure request objects: twice the mark-compacts in some server
+ * processes). Records of listeners on long-lived emitters must stay, so that a
+ * crash after the response still removes them (DESIGN.md guarantee 6).
+ */
+import assert = require('node:assert/strict');
+import { EventEmitter } from 'node:events';
+import { describe, it } from 'node:test';
+import { RequestContext, storage, type RequestInfo } from '../src/runtime/context';
+import { forgetFinishedListeners, installResourceTracking, release } from '../src/runtime/resources';
+
+class FakeContext extends RequestContext {
+  describe(): RequestInfo {
+    return { id: this.id, kind: 'test' };
+  }
+  isolate(): string {
+    return 'none';
+  }
+}
+
+/** A full garbage collection (tests run without --expose-gc). */
+const collectGarbage: () => void = (() => {
+  (require('node:v8') as typeof import('node:v8')).setFlagsFromString('--expose-gc');
+  return (require('node:vm') as typeof import('node:vm')).runInNewContext('gc') as () => void;
+})();
+
+installResourceTracking();
+
+describe('records of listeners once the response is over', () => {
+  it('listeners on long-lived emitters are still released by a later crash; the rest is forgotten', () => {
+    const bus = new EventEmitter(); // long-lived: made outside any request
+    const req = new EventEmitter(); // the request's own object, made by the server before it
+    const ctx = new FakeContext();
+    let parser: EventEmitter | undefined;
+    storage.run(ctx, () => {
+      req.on('data', () => {});
+      parser = new EventEmitter(); // made by the request (a body parser)
+      parser.on('part', () => {});
+      bus.on('event', () => {});
+      const once = () => {};
+      bus.on('gone', once);
+      bus.removeListener('gone', once);
+    });
+    forgetFinishedListeners(ctx, [req]);
+    assert.equal((ctx.resources ?? []).length / 4, 1, 'only the listener on the long-lived emitter is still recorded');
+    const released = release(ctx);
+    assert.equal(released.listeners, 1);
+    assert.equal(bus.listenerCount('event'), 0, 'a crash after the response still takes it off the long-lived emitter');
+    assert.equal(parser!.listenerCount('part'), 1);
+  });
+
+  it('what the request created is no longer kept alive by its context', async () => {
+    const ctx = new FakeContext();
+    let parser: WeakRef<EventEmitter> | undefined;
+    storage.run(ctx, () => {
+      const made = new EventEmitter();
+      made.on('part', () => {});
+      parser = new WeakRef(made);
+    });
+    forgetFinishedListeners(ctx, []);
+    await new Promise((resolve) => setImmediate(resolve));
+    collectGarbage();
+    assert.equal(parser!.deref(), undefined, 'the parser was collected while its request context is still alive');
+    assert.ok(ctx.id > 0); // ctx stays reachable up to here
+  });
+});
