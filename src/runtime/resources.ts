@@ -92,8 +92,9 @@ function prune(ctx: RequestContext, list: unknown[]): void {
  * The unit's response is over: the records of listeners it added to its own
  * objects (`own`: its req and res) and to emitters it created (a body
  * parser, its streams) are dropped, and so are those of listeners that are
- * gone already. Those emitters are done or die with the request, so release
- * would not remove such listeners anyway; but a record holds the emitter and
+ * gone already. Those emitters are done (req and res emit nothing after
+ * their 'close') or die with the request, and release keeps listeners on
+ * emitters the request created anyway; but a record holds the emitter and
  * the listener's closure, and with them the request's whole object graph, for
  * as long as the context lives (Node's keep-alive timer, set inside the
  * request, holds it until the connection's next request). Garbage that lives
