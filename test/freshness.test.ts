@@ -12,17 +12,10 @@ import assert = require('node:assert/strict');
 import { describe, it } from 'node:test';
 import { instrument } from '../src/instrument/instrumenter';
 import { barrier } from '../src/runtime/barrier';
-import { ContextState, RequestContext, storage, type RequestInfo } from '../src/runtime/context';
+import { ContextState, storage } from '../src/runtime/context';
+import { TestContext } from './contexts';
 import { journalSize, rollback } from '../src/runtime/journal';
 
-class FakeContext extends RequestContext {
-  describe(): RequestInfo {
-    return { id: this.id, kind: 'test' };
-  }
-  isolate(): string {
-    return 'none';
-  }
-}
 
 /** Compiles an instrumented CommonJS snippet; `shared` is the long-lived state it reaches. */
 function load(body: string, shared: object): { code: string; run: () => void } {
@@ -38,7 +31,7 @@ function load(body: string, shared: object): { code: string; run: () => void } {
 function faultyRun(body: string): { shared: Record<string, unknown>; code: string } {
   const shared: Record<string, unknown> = { x: 'clean', list: ['clean'] };
   const { code, run } = load(body, shared);
-  const ctx = new FakeContext();
+  const ctx = new TestContext();
   const wasActive = barrier.a;
   barrier.a = true;
   try {
@@ -102,7 +95,7 @@ describe('freshness: `this` of a function called with new', () => {
   const { Counter } = module.exports;
 
   function inRequest(fn: () => void): number {
-    const ctx = new FakeContext();
+    const ctx = new TestContext();
     const wasActive = barrier.a;
     barrier.a = true;
     try {

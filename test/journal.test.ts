@@ -12,7 +12,8 @@
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import assert = require('node:assert/strict');
 import { barrier } from '../src/runtime/barrier';
-import { ContextState, RequestContext, storage, type RequestInfo } from '../src/runtime/context';
+import { ContextState, storage, type RequestContext } from '../src/runtime/context';
+import { collectGarbage, TestContext } from './contexts';
 import {
   arrayWrite,
   commit,
@@ -26,25 +27,8 @@ import {
   WriteKind,
 } from '../src/runtime/journal';
 
-class FakeContext extends RequestContext {
-  constructor(readonly name: string) {
-    super();
-  }
-  describe(): RequestInfo {
-    return { id: this.id, kind: 'test', url: this.name };
-  }
-  isolate(): string {
-    return 'none';
-  }
-}
-
 const LOG_CAP = 4096; // must match journal.ts
 
-/** A full garbage collection (tests run without --expose-gc). */
-const collectGarbage: () => void = (() => {
-  (require('node:v8') as typeof import('node:v8')).setFlagsFromString('--expose-gc');
-  return (require('node:vm') as typeof import('node:vm')).runInNewContext('gc') as () => void;
-})();
 
 /** Runs fn as ctx's code. */
 const as = <T>(ctx: RequestContext, fn: () => T): T => storage.run(ctx, fn);
@@ -139,16 +123,16 @@ function variable<T>(initial: T) {
   };
 }
 
-let F: FakeContext; // the faulty request
-let A: FakeContext; // benign requests
-let B: FakeContext;
+let F: TestContext; // the faulty request
+let A: TestContext; // benign requests
+let B: TestContext;
 let openBefore: number;
 
 beforeEach(() => {
   openBefore = journalsOpen();
-  F = new FakeContext('faulty');
-  A = new FakeContext('a');
-  B = new FakeContext('b');
+  F = new TestContext('faulty');
+  A = new TestContext('a');
+  B = new TestContext('b');
 });
 
 afterEach(() => {
@@ -295,7 +279,7 @@ describe('properties', () => {
   });
 
   it('a request’s own req/res objects are not journaled; accessors are not journaled', () => {
-    const own = new (class extends FakeContext {
+    const own = new (class extends TestContext {
       req = { url: '/' } as Obj;
     })('own');
     const target: Obj = {};
@@ -488,7 +472,7 @@ describe('arrays', () => {
 
   it('compensated: appends by several requests, the faulty one’s removed from the middle', () => {
     const log = ['boot'];
-    const C = new FakeContext('c');
+    const C = new TestContext('c');
     as(A, () => push(log, 'a1'));
     as(F, () => push(log, 'f1', 'f2'));
     as(B, () => push(log, 'b1'));
@@ -639,10 +623,10 @@ describe('memory', () => {
     // W watches o.n from before C and stays open, so o.n's log keeps C's entry;
     // the entry must not hold C itself (a context holds its request's objects).
     const o: Obj = { n: 0 };
-    const W = new FakeContext('w');
+    const W = new TestContext('w');
     as(W, () => add(o, 'n', 1));
     const ref = (() => {
-      const C = new FakeContext('c');
+      const C = new TestContext('c');
       as(C, () => add(o, 'n', 1));
       commit(C);
       return new WeakRef(C);
@@ -680,7 +664,7 @@ describe('idle locations (unwatched, still indexed)', () => {
   it('many requests writing the same location, one at a time, then a faulty one: still restored exactly', () => {
     const o: Obj = { n: 0 };
     for (let i = 0; i < 3000; i++) {
-      const ctx = new FakeContext(`benign ${i}`);
+      const ctx = new TestContext(`benign ${i}`);
       as(ctx, () => add(o, 'n', 1));
       commit(ctx);
       if (i % 7 === 0) add(o, 'n', 1); // outside any request, between watchers
@@ -695,21 +679,26 @@ describe('idle locations (unwatched, still indexed)', () => {
 });
 
 describe('log cap', () => {
-  it('past LOG_CAP entries the faulty request gives the location up: unresolved, not silently wrong', () => {
-    const o: Obj = { n: 0 };
-    as(F, () => add(o, 'n', 5));
-    for (let i = 0; i < LOG_CAP; i++) {
-      const ctx = new FakeContext(`benign ${i}`);
+  /** count benign requests, one after the other, each adding 1 to o.n. */
+  const benignIncrements = (o: Obj, count: number) => {
+    for (let i = 0; i < count; i++) {
+      const ctx = new TestContext(`benign ${i}`);
       as(ctx, () => add(o, 'n', 1));
       commit(ctx);
     }
+  };
+
+  it('past LOG_CAP entries the faulty request gives the location up: unresolved, not silently wrong', () => {
+    const o: Obj = { n: 0 };
+    as(F, () => add(o, 'n', 5));
+    benignIncrements(o, LOG_CAP);
     const r = crash(F);
     assert.deepEqual(stateOf(r), counts({ unresolved: 1 }));
     assert.equal(r.journal, 1);
     assert.equal(o.n, LOG_CAP + 5, 'the value is left alone');
     // The location still works for the next faulty request.
     as(A, () => add(o, 'n', 1));
-    const G = new FakeContext('g');
+    const G = new TestContext('g');
     as(G, () => add(o, 'n', 1000));
     as(B, () => add(o, 'n', 1));
     const r2 = crash(G);
@@ -722,18 +711,18 @@ describe('log cap', () => {
     // location always has a watcher, so its log must be trimmed as the
     // oldest ones end, or it overflows and a live request loses it.
     const o: Obj = { n: 0 };
-    const inFlight: FakeContext[] = [];
-    const step = (ctx: FakeContext) => {
+    const inFlight: TestContext[] = [];
+    const step = (ctx: TestContext) => {
       as(ctx, () => add(o, 'n', 1));
       inFlight.push(ctx);
       if (inFlight.length > 3) commit(inFlight.shift()!);
     };
-    for (let i = 0; i < 3 * LOG_CAP; i++) step(new FakeContext(`benign ${i}`));
-    const G = new FakeContext('g');
+    for (let i = 0; i < 3 * LOG_CAP; i++) step(new TestContext(`benign ${i}`));
+    const G = new TestContext('g');
     as(G, () => add(o, 'n', 1000));
     inFlight.push(G);
     // G becomes the oldest in flight while others keep writing.
-    for (let i = 0; i < 3; i++) step(new FakeContext(`after ${i}`));
+    for (let i = 0; i < 3; i++) step(new TestContext(`after ${i}`));
     const r = crash(G);
     assert.deepEqual(stateOf(r), counts({ compensated: 1 }));
     assert.equal(o.n, 3 * LOG_CAP + 3);
@@ -743,11 +732,7 @@ describe('log cap', () => {
   it('after its location overflowed, a request’s later writes there are still taken back', () => {
     const o: Obj = { n: 0 };
     as(F, () => add(o, 'n', 5));
-    for (let i = 0; i < LOG_CAP; i++) {
-      const ctx = new FakeContext(`benign ${i}`);
-      as(ctx, () => add(o, 'n', 1));
-      commit(ctx);
-    }
+    benignIncrements(o, LOG_CAP);
     // F gave the location up; two requests now watch it, and F writes again.
     as(A, () => add(o, 'n', 1));
     as(B, () => add(o, 'n', 1));
@@ -763,7 +748,7 @@ describe('log cap', () => {
     const o: Obj = { n: 0 };
     as(F, () => add(o, 'n', 5));
     for (let i = 0; i < LOG_CAP - 1; i++) {
-      const ctx = new FakeContext(`benign ${i}`);
+      const ctx = new TestContext(`benign ${i}`);
       as(ctx, () => add(o, 'n', 1));
       commit(ctx);
     }
@@ -778,13 +763,13 @@ describe('log cap', () => {
     // the location up and the log is trimmed to F. G, rolled back later, must
     // not replay F's writes as if they were someone else's.
     const o: Obj = { n: 0 };
-    const W = new FakeContext('w');
-    const G = new FakeContext('g');
+    const W = new TestContext('w');
+    const G = new TestContext('g');
     as(W, () => add(o, 'n', 1)); // entry 0
     let filled = 1;
     const fill = (upTo: number) => {
       for (; filled < upTo; filled++) {
-        const ctx = new FakeContext(`benign ${filled}`);
+        const ctx = new TestContext(`benign ${filled}`);
         as(ctx, () => add(o, 'n', 1));
         commit(ctx);
       }
@@ -809,7 +794,7 @@ describe('log cap', () => {
 describe('two faulty requests in flight together, rolled back one after the other', () => {
   it('counters: the first rollback does not come back with the second', () => {
     const o: Obj = { n: 0 };
-    const G = new FakeContext('g');
+    const G = new TestContext('g');
     as(F, () => add(o, 'n', 10));
     as(G, () => add(o, 'n', 100));
     as(F, () => add(o, 'n', 10));
@@ -822,7 +807,7 @@ describe('two faulty requests in flight together, rolled back one after the othe
 
   it('counters, the other order', () => {
     const o: Obj = { n: 0 };
-    const G = new FakeContext('g');
+    const G = new TestContext('g');
     as(F, () => add(o, 'n', 10));
     as(G, () => add(o, 'n', 100));
     as(A, () => add(o, 'n', 1));
@@ -835,7 +820,7 @@ describe('two faulty requests in flight together, rolled back one after the othe
 
   it('assignments', () => {
     const o: Obj = { s: 'clean' };
-    const G = new FakeContext('g');
+    const G = new TestContext('g');
     as(F, () => assign(o, 's', 'f'));
     as(G, () => assign(o, 's', 'g'));
     crash(F);
@@ -846,7 +831,7 @@ describe('two faulty requests in flight together, rolled back one after the othe
 
   it('assignments, the other order', () => {
     const o: Obj = { s: 'clean' };
-    const G = new FakeContext('g');
+    const G = new TestContext('g');
     as(F, () => assign(o, 's', 'f'));
     as(G, () => assign(o, 's', 'g'));
     crash(G);
@@ -857,7 +842,7 @@ describe('two faulty requests in flight together, rolled back one after the othe
 
   it('a property the first one created', () => {
     const o: Obj = {};
-    const G = new FakeContext('g');
+    const G = new TestContext('g');
     as(F, () => assign(o, 'x', 1));
     as(G, () => add(o, 'x', 1));
     as(A, () => assign(o, 'y', 1));
@@ -869,7 +854,7 @@ describe('two faulty requests in flight together, rolled back one after the othe
   it('Map entries and Set members', () => {
     const m = new Map<unknown, unknown>([['k', 'clean']]);
     const s = new Set<unknown>();
-    const G = new FakeContext('g');
+    const G = new TestContext('g');
     as(F, () => {
       mset(m, 'k', 'f');
       sadd(s, 'x');
@@ -886,7 +871,7 @@ describe('two faulty requests in flight together, rolled back one after the othe
 
   it('arrays', () => {
     const log = ['boot'];
-    const G = new FakeContext('g');
+    const G = new TestContext('g');
     as(F, () => push(log, 'f1'));
     as(G, () => push(log, 'g1'));
     as(A, () => push(log, 'a1'));
@@ -915,18 +900,17 @@ describe('counters written as assignments that read their own target', () => {
     propertyWrite(o, k, WriteKind.Delta);
     o[k] = o[k] + n;
   };
+  /** The same count in an object (per route) and in a Map (per user). */
+  const countBoth = (byRoute: Obj, hits: Map<unknown, unknown>, n: number) => {
+    count(byRoute, '/x', n);
+    mcount(hits, 'u', n);
+  };
 
   it('a counter the faulty request made keeps the counts others added to it', () => {
     const byRoute: Obj = {};
     const hits = new Map<unknown, unknown>();
-    as(F, () => {
-      count(byRoute, '/x', 5);
-      mcount(hits, 'u', 5);
-    });
-    as(A, () => {
-      count(byRoute, '/x', 1);
-      mcount(hits, 'u', 1);
-    });
+    as(F, () => countBoth(byRoute, hits, 5));
+    as(A, () => countBoth(byRoute, hits, 1));
     as(B, () => count(byRoute, '/x', 2));
     const r = crash(F);
     assert.deepEqual({ byRoute, hits: [...hits] }, { byRoute: { '/x': 3 }, hits: [['u', 1]] });
@@ -938,14 +922,10 @@ describe('counters written as assignments that read their own target', () => {
     const hits = new Map<unknown, unknown>([['u', 10]]);
     as(A, () => count(byRoute, '/x', 1));
     as(F, () => {
-      count(byRoute, '/x', 100);
-      mcount(hits, 'u', 100);
+      countBoth(byRoute, hits, 100);
       bump(byRoute, '/x', 100);
     });
-    as(A, () => {
-      count(byRoute, '/x', 1);
-      mcount(hits, 'u', 1);
-    });
+    as(A, () => countBoth(byRoute, hits, 1));
     as(F, () => count(byRoute, '/x', 100));
     as(B, () => count(byRoute, '/x', 1));
     crash(F);
@@ -1027,7 +1007,7 @@ describe('bounded lists (push, then shift or splice(0, n) back to a capacity)', 
 
   it('two faulty requests, rolled back one after the other, each from a true history', () => {
     const ring = ['r1', 'r2', 'r3'];
-    const G = new FakeContext('g');
+    const G = new TestContext('g');
     as(F, () => ringLog(ring, 3, 'f'));
     as(A, () => ringLog(ring, 3, 'a'));
     as(G, () => ringLog(ring, 3, 'g'));

@@ -11,23 +11,9 @@
 import assert = require('node:assert/strict');
 import { EventEmitter } from 'node:events';
 import { describe, it } from 'node:test';
-import { RequestContext, storage, type RequestInfo } from '../src/runtime/context';
+import { storage } from '../src/runtime/context';
+import { collectGarbage, TestContext } from './contexts';
 import { forgetFinishedListeners, installResourceTracking, release } from '../src/runtime/resources';
-
-class FakeContext extends RequestContext {
-  describe(): RequestInfo {
-    return { id: this.id, kind: 'test' };
-  }
-  isolate(): string {
-    return 'none';
-  }
-}
-
-/** A full garbage collection (tests run without --expose-gc). */
-const collectGarbage: () => void = (() => {
-  (require('node:v8') as typeof import('node:v8')).setFlagsFromString('--expose-gc');
-  return (require('node:vm') as typeof import('node:vm')).runInNewContext('gc') as () => void;
-})();
 
 installResourceTracking();
 
@@ -35,7 +21,7 @@ describe('records of listeners once the response is over', () => {
   it('listeners on long-lived emitters are still released by a later crash; the rest is forgotten', () => {
     const bus = new EventEmitter(); // long-lived: made outside any request
     const req = new EventEmitter(); // the request's own object, made by the server before it
-    const ctx = new FakeContext();
+    const ctx = new TestContext();
     let parser: EventEmitter | undefined;
     storage.run(ctx, () => {
       req.on('data', () => {});
@@ -55,7 +41,7 @@ describe('records of listeners once the response is over', () => {
   });
 
   it('what the request created is no longer kept alive by its context', async () => {
-    const ctx = new FakeContext();
+    const ctx = new TestContext();
     let parser: WeakRef<EventEmitter> | undefined;
     storage.run(ctx, () => {
       const made = new EventEmitter();
