@@ -2,7 +2,7 @@ import http = require('node:http');
 import https = require('node:https');
 import net = require('node:net');
 import type { Config } from '../runtime/config';
-import { ContextState, enter, RequestContext, RequestInfo, runOpening, storage } from '../runtime/context';
+import { ContextState, enter, enterFromParser, openFromParser, RequestContext, RequestInfo, runOpening, storage } from '../runtime/context';
 import { isDraining, requestEnded, requestStarted, serverClosed, serverListening } from '../runtime/escalate';
 import { contextEnded, contextOpened } from '../runtime/lifecycle';
 import { FunctionPrototypeCall, ReflectApply, setTimeoutOrig } from '../runtime/primordials';
@@ -139,11 +139,12 @@ const kPatched = Symbol('srs.patched');
 function patchServer(proto: net.Server): void {
   const emitOrig = proto.emit as typeof proto.emit & { [kPatched]?: true };
   if (emitOrig[kPatched]) return; // inherited from an already patched prototype
+  const emitCall = FunctionPrototypeCall(emitOrig) as (self: unknown, event: unknown, req: unknown, res: unknown) => boolean;
   proto.emit = function emit(this: net.Server, event: string | symbol, req?: unknown, res?: unknown) {
     // Node emits these with exactly (req, res): the hot path takes them as
     // parameters, so no arguments object is built for every request.
     if (arguments.length === 3 && (event === 'request' || event === 'checkContinue' || event === 'checkExpectation')) {
-      return openRequest(this, emitOrig, event, req as http.IncomingMessage & Owned, res as http.ServerResponse & Owned);
+      return openRequest(this, emitCall, event, req as http.IncomingMessage & Owned, res as http.ServerResponse & Owned);
     }
     switch (event) {
       case 'upgrade':
@@ -171,7 +172,7 @@ function patchServer(proto: net.Server): void {
 
 function openRequest(
   server: net.Server,
-  emitOrig: (...args: any[]) => boolean,
+  emitCall: (self: unknown, event: unknown, req: unknown, res: unknown) => boolean,
   event: string,
   req: http.IncomingMessage & Owned,
   res: http.ServerResponse & Owned,
@@ -181,11 +182,12 @@ function openRequest(
   res[kContext] = ctx;
   const socket = req.socket as ConnectionSocket;
   socket[kContext] = ctx;
-  if (socket.parser != null) hookParser(socket.parser);
+  const parser = socket.parser;
+  if (parser != null) hookParser(parser);
   requestStarted();
   contextOpened();
   if (isDraining()) res.shouldKeepAlive = false;
-  return runOpening(ctx, emitOrig, server, [event, req, res]);
+  return openFromParser(ctx, emitCall, server, event, req, res, parser != null && parser.incoming === req);
 }
 
 /**
@@ -239,7 +241,7 @@ function inRequestOf(original: ParserCallback): ParserCallback {
   return function (this: HttpParser) {
     const ctx = this.incoming?.[kContext];
     if (ctx === undefined) return ReflectApply(original, this, arguments);
-    return enter(ctx, original, this, arguments);
+    return enterFromParser(ctx, original, this, arguments);
   };
 }
 
@@ -255,7 +257,12 @@ function slotsOf(parser: HttpParser): ParserSlot[] {
   return slots;
 }
 
-function hookParser(parser: HttpParser): void {
+const kHooked = Symbol('srs.hooked');
+
+function hookParser(parser: HttpParser & { [kHooked]?: true }): void {
+  // Parsers are reused across connections and keep their callbacks: one check per parser.
+  if (parser[kHooked] === true) return;
+  parser[kHooked] = true;
   const slots = (parserSlots ??= slotsOf(parser));
   for (let i = 0; i < slots.length; i++) {
     const slot = slots[i]!;

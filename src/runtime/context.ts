@@ -41,8 +41,9 @@ export abstract class RequestContext {
   /** Its response (or connection) is over; its journal waits for its last callbacks. */
   ended = false;
   /**
-   * Where the context was entered, captured once (see enter): re-entering it
-   * through this costs no allocation, where storage.run builds two frames.
+   * An upgraded connection's frame, captured when it opened (see enter):
+   * re-entering it through this costs no allocation, where storage.run
+   * builds two frames.
    */
   scope: AsyncResource | undefined = undefined;
 
@@ -111,11 +112,21 @@ export function runIn<T>(ctx: RequestContext, fn: (...args: any[]) => T, self: u
 //
 // Node 24 keeps AsyncLocalStorage stores in an AsyncContextFrame (a Map per
 // frame): storage.run copies the current frame twice, once to enter and once
-// to restore, and a request's req/res/socket are entered again on each of
-// their events. An AsyncResource made inside the context captures its frame,
-// and runInAsyncScope switches to it and back without copying. Node 20 (and
-// Node 24 with --no-async-context-frame) keeps stores on async resources,
-// where storage.run is a property write and the AsyncResource would cost more.
+// to restore. Two cheaper ways in:
+//
+//  - At the top of a native callback (the HTTP parser's), SRS enters with
+//    enterWith, one copy, and leaves the frame as it is: Node's callback
+//    scope (InternalCallbackScope) puts back the frame it found when the
+//    callback returns or throws, and the callback's caller is native code.
+//  - A unit entered again and again from anywhere (an upgraded connection's
+//    socket events: every WebSocket message) keeps an AsyncResource made
+//    when it opened, which captured its frame: runInAsyncScope switches to
+//    it and back without copying. A request's socket events (its 'close',
+//    'error', 'timeout') are rare and use storage.run, which keeps the
+//    caller's other stores as plain node would.
+//
+// Node 20 (and Node 24 with --no-async-context-frame) keeps stores on async
+// resources, where storage.run is a property write: it is used throughout.
 
 const framesAreMaps = !('kResourceStore' in storage);
 
@@ -129,6 +140,42 @@ export function runOpening<T>(ctx: RequestContext, fn: (...args: any[]) => T, se
   if (!framesAreMaps) return runIn(ctx, fn, self, args);
   try {
     return storage.run(ctx, openScope, ctx, fn, self, args) as T;
+  } catch (err) {
+    markThrown(err, ctx);
+    throw err;
+  }
+}
+
+/**
+ * Opens ctx for a request that Node's HTTP parser delivers (its
+ * headers-complete callback emitting 'request'): calls call(self, a, b, c)
+ * in it, entered as at the top of a native callback (see above). Between
+ * call and the callback's return Node only returns. Taken only where the
+ * caller's frame holds no request and fromParser says the parser is
+ * delivering this very request (a 'request' emitted by hand goes through
+ * storage.run).
+ */
+export function openFromParser<T>(ctx: RequestContext, call: (self: unknown, a: unknown, b: unknown, c: unknown) => T, self: unknown, a: unknown, b: unknown, c: unknown, fromParser: boolean): T {
+  if (!framesAreMaps || !fromParser || storage.getStore() !== undefined) return runIn(ctx, call, undefined, [self, a, b, c]);
+  storage.enterWith(ctx);
+  try {
+    return call(self, a, b, c);
+  } catch (err) {
+    markThrown(err, ctx);
+    throw err;
+  }
+}
+
+/**
+ * Calls fn in ctx from the top of a native callback of the HTTP parser (its
+ * body and message-complete callbacks, which only native code calls).
+ * Errors as runIn.
+ */
+export function enterFromParser<T>(ctx: RequestContext, fn: (...args: any[]) => T, self: unknown, args: ArrayLike<unknown>): T {
+  if (!framesAreMaps) return runIn(ctx, fn, self, args);
+  if (storage.getStore() !== ctx) storage.enterWith(ctx);
+  try {
+    return ReflectApply(fn, self, args);
   } catch (err) {
     markThrown(err, ctx);
     throw err;

@@ -5,7 +5,7 @@ import net = require('node:net');
 import timers = require('node:timers');
 import { ContextState, enter, RequestContext, storage } from './context';
 import { suppressFollowUp } from './followup';
-import { ArrayPrototypePush, ReflectApply } from './primordials';
+import { ArrayPrototypePush, FunctionPrototypeCall, ReflectApply } from './primordials';
 
 /**
  * What a request owns: timers, intervals and immediates it scheduled,
@@ -44,8 +44,13 @@ const listenersOrig = EventEmitter.prototype.listeners;
 function record(ctx: RequestContext, kind: Kind, target: unknown, event?: unknown, listener?: unknown): void {
   let list = ctx.resources;
   if (list === undefined) list = ctx.resources = [];
-  ArrayPrototypePush(list, kind, target, event, listener);
-  if (list.length >= ctx.pruneAt * STRIDE) prune(ctx, list);
+  // Stores, not a four-value push: the optimizing compiler inlines these.
+  const at = list.length;
+  list[at] = kind;
+  list[at + 1] = target;
+  list[at + 2] = event;
+  list[at + 3] = listener;
+  if (at + STRIDE >= ctx.pruneAt * STRIDE) prune(ctx, list);
 }
 
 function liveContext(): RequestContext | undefined {
@@ -116,7 +121,9 @@ export function forgetFinishedListeners(ctx: RequestContext, own: readonly unkno
     list[kept + 3] = list[i + 3];
     kept += STRIDE;
   }
-  list.length = kept;
+  // Usually nothing is left: dropping the list costs less than setting its length.
+  if (kept === 0) ctx.resources = undefined;
+  else if (kept < list.length) list.length = kept;
 }
 
 // --- release ---------------------------------------------------------------
@@ -304,10 +311,12 @@ function bornIn(emitter: unknown): RequestContext | undefined {
 function patchEmitterBirth(): void {
   const ee = EventEmitter as unknown as { init: (this: object, ...args: unknown[]) => unknown };
   const initOrig = ee.init;
-  ee.init = function init(this: object) {
+  const initCall = FunctionPrototypeCall(initOrig);
+  // Every emitter comes through here: its one argument is forwarded without an arguments object.
+  ee.init = function init(this: object, opts?: unknown) {
     const ctx = liveContext();
     if (ctx !== undefined && isObject(this)) BirthStamp.stamp(this, ctx);
-    return ReflectApply(initOrig, this, arguments);
+    return arguments.length === 1 ? initCall(this, opts) : ReflectApply(initOrig, this, arguments);
   };
 }
 
@@ -315,16 +324,19 @@ function patchListeners(): void {
   const proto = EventEmitter.prototype as any;
   const addOrig = proto.addListener;
   const prependOrig = proto.prependListener;
+  const addCall = FunctionPrototypeCall(addOrig as (event: unknown, listener: unknown) => unknown);
+  const prependCall = FunctionPrototypeCall(prependOrig as (event: unknown, listener: unknown) => unknown);
   // once()/prependOnceListener() go through these two, so they are covered.
+  // Called with (event, listener): forwarded without an arguments object.
   const add = function addListener(this: EventEmitter, event: string | symbol, listener: (...a: any[]) => void) {
     const ctx = liveContext();
     if (ctx !== undefined) record(ctx, Kind.Listener, this, event, listener);
-    return ReflectApply(addOrig, this, arguments);
+    return arguments.length === 2 ? addCall(this, event, listener) : ReflectApply(addOrig, this, arguments);
   };
   const prepend = function prependListener(this: EventEmitter, event: string | symbol, listener: (...a: any[]) => void) {
     const ctx = liveContext();
     if (ctx !== undefined) record(ctx, Kind.Listener, this, event, listener);
-    return ReflectApply(prependOrig, this, arguments);
+    return arguments.length === 2 ? prependCall(this, event, listener) : ReflectApply(prependOrig, this, arguments);
   };
   proto.addListener = add;
   proto.on = add;
