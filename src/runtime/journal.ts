@@ -66,6 +66,15 @@ type Writer = RequestContext | null;
 /** The writer id logged for a write outside any request (context ids start at 1). */
 const NO_WRITER = 0;
 
+/**
+ * A log's end, as an absolute sequence number: a function over the two
+ * fields rather than a getter, which the locations' several classes would
+ * make a polymorphic call on every write.
+ */
+function logEnd(loc: { base: number; log: unknown[] }): number {
+  return loc.base + (loc.log.length >> LOG_SHIFT);
+}
+
 /** What the last Location.read() found (out-parameters: no allocation per write). */
 let readHad = false;
 let readValue: unknown = undefined;
@@ -83,9 +92,6 @@ abstract class Location {
   abstract read(): void;
   abstract write(had: boolean, value: unknown): void;
   abstract unindex(): void;
-  get end(): number {
-    return this.base + (this.log.length >> LOG_SHIFT);
-  }
 }
 
 class Watch {
@@ -100,7 +106,7 @@ class Watch {
     readonly ctx: RequestContext,
     readonly loc: Location | ArrayLocation,
   ) {
-    this.seq = this.lastSeq = loc.end;
+    this.seq = this.lastSeq = logEnd(loc);
   }
 }
 
@@ -277,9 +283,6 @@ class ArrayLocation {
   watchers: ArrayWatch[] = [];
   idle = false;
   constructor(readonly arr: unknown[]) {}
-  get end(): number {
-    return this.base + (this.log.length >> LOG_SHIFT);
-  }
   unindex(): void {
     if (arrayIndex.get(this.arr) === this) arrayIndex.delete(this.arr);
   }
@@ -385,7 +388,7 @@ function overflow(loc: Location | ArrayLocation): void {
 function recordValueWrite(loc: Location, writer: Writer, kind: WriteKind): void {
   if (writer !== null) {
     const watch = findWatch(loc, writer) ?? openWatch(new Watch(writer, loc));
-    watch.lastSeq = loc.end;
+    watch.lastSeq = logEnd(loc);
   } else if (loc.watchers.length === 0) {
     return; // an idle location: nobody needs its history
   }
@@ -499,7 +502,7 @@ export function arrayWrite(arr: unknown[], kind: WriteKind.Append | WriteKind.Sh
         if (loc.log[i] !== writer.id) watch.snapshotClean = false;
       }
     }
-    watch.lastSeq = loc.end;
+    watch.lastSeq = logEnd(loc);
     if (kind === WriteKind.Append) {
       if (values === undefined) watch.appendedKnown = false;
       else if (watch.appended === undefined) watch.appended = values;
@@ -561,7 +564,7 @@ function leave(watch: Watch): void {
     }
   }
   if (watchers.length === 0) {
-    loc.base = loc.end;
+    loc.base = logEnd(loc);
     clearLog(loc.log);
     loc.trimAt = TRIM_MIN;
     if (!loc.idle) {
