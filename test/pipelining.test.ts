@@ -58,6 +58,28 @@ describe('pipelined requests under srs run', () => {
     assert.equal(events[0]!.error.message, 'crash in end');
   });
 
+  it("a request handed to a second server by hand runs in a request of its own, nested in the first", async () => {
+    const before = server.events().length;
+    const raw = await pipeline(server.port, get('/delegate/crash').replace('\r\n\r\n', '\r\nConnection: close\r\n\r\n'));
+    assert.deepEqual(statuses(raw), [500]);
+    const events = server.events().slice(before);
+    assert.equal(events.length, 1);
+    assert.equal(events[0]!.request.url, '/inner/crash');
+    assert.equal(events[0]!.error.message, 'crash in inner');
+  });
+
+  it('after the second server returns, the first request is current again (its timer is its own)', async () => {
+    const before = server.events().length;
+    const raw = await pipeline(server.port, get('/delegate/late').replace('\r\n\r\n', '\r\nConnection: close\r\n\r\n'));
+    assert.deepEqual(statuses(raw), [200]);
+    assert.match(raw, /inner \/inner\/late/);
+    for (let i = 0; i < 50 && server.events().length === before; i++) await new Promise((r) => setTimeout(r, 20));
+    const events = server.events().slice(before);
+    assert.equal(events.length, 1);
+    assert.equal(events[0]!.error.message, 'late in outer');
+    assert.equal(events[0]!.request.url, '/delegate/late', 'attributed to the outer request, not the one emitted by hand');
+  });
+
   it('requests after a recovery on a new connection are served, the process is up', async () => {
     const raw = await pipeline(server.port, get('/ok') + post('/end', 'fine') + get('/last').replace('\r\n\r\n', '\r\nConnection: close\r\n\r\n'));
     assert.deepEqual(statuses(raw), [200, 200, 200]);
