@@ -25,6 +25,7 @@ function pipeline(port: number, raw: string): Promise<string> {
 
 const get = (path: string) => `GET ${path} HTTP/1.1\r\nHost: x\r\n\r\n`;
 const post = (path: string, body: string) => `POST ${path} HTTP/1.1\r\nHost: x\r\nContent-Length: ${body.length}\r\n\r\n${body}`;
+const closing = (raw: string) => raw.replace('\r\n\r\n', '\r\nConnection: close\r\n\r\n');
 const statuses = (raw: string) => [...raw.matchAll(/HTTP\/1\.1 (\d{3})/g)].map((m) => Number(m[1]));
 
 describe('pipelined requests under srs run', () => {
@@ -36,52 +37,46 @@ describe('pipelined requests under srs run', () => {
     await server.stop();
   });
 
-  it('a handler that throws fails alone: the request before it on the connection completes', async () => {
+  /** Sends `requests` in one write, checks the statuses, waits for and returns the one recovery event they cause. */
+  async function oneRecovery(requests: string, expected: number[]): Promise<{ raw: string; event: Record<string, any> }> {
     const before = server.events().length;
-    const raw = await pipeline(server.port, get('/slow') + get('/crash'));
-    assert.deepEqual(statuses(raw), [200, 500]);
-    assert.match(raw, /slow done/);
+    const raw = await pipeline(server.port, requests);
+    assert.deepEqual(statuses(raw), expected);
+    for (let i = 0; i < 50 && server.events().length === before; i++) await new Promise((r) => setTimeout(r, 20));
     const events = server.events().slice(before);
-    assert.equal(events.length, 1);
-    assert.equal(events[0]!.request.url, '/crash');
-    assert.equal(events[0]!.released.timers, 0, "the slow request's timer is not the faulty request's");
+    assert.equal(events.length, 1, `one recovery event, got ${JSON.stringify(events)}`);
+    return { raw, event: events[0]! };
+  }
+
+  it('a handler that throws fails alone: the request before it on the connection completes', async () => {
+    const { raw, event } = await oneRecovery(get('/slow') + get('/crash'), [200, 500]);
+    assert.match(raw, /slow done/);
+    assert.equal(event.request.url, '/crash');
+    assert.equal(event.released.timers, 0, "the slow request's timer is not the faulty request's");
   });
 
   it("a body's 'end' listener that throws fails its own request, delivered in the same read", async () => {
-    const before = server.events().length;
-    const raw = await pipeline(server.port, get('/slow') + post('/end', 'crash'));
-    assert.deepEqual(statuses(raw), [200, 500]);
+    const { raw, event } = await oneRecovery(get('/slow') + post('/end', 'crash'), [200, 500]);
     assert.match(raw, /slow done/);
-    const events = server.events().slice(before);
-    assert.equal(events.length, 1);
-    assert.equal(events[0]!.request.url, '/end');
-    assert.equal(events[0]!.error.message, 'crash in end');
+    assert.equal(event.request.url, '/end');
+    assert.equal(event.error.message, 'crash in end');
   });
 
-  it("a request handed to a second server by hand runs in a request of its own, nested in the first", async () => {
-    const before = server.events().length;
-    const raw = await pipeline(server.port, get('/delegate/crash').replace('\r\n\r\n', '\r\nConnection: close\r\n\r\n'));
-    assert.deepEqual(statuses(raw), [500]);
-    const events = server.events().slice(before);
-    assert.equal(events.length, 1);
-    assert.equal(events[0]!.request.url, '/inner/crash');
-    assert.equal(events[0]!.error.message, 'crash in inner');
+  it('a request handed to a second server by hand runs in a request of its own, nested in the first', async () => {
+    const { event } = await oneRecovery(closing(get('/delegate/crash')), [500]);
+    assert.equal(event.request.url, '/inner/crash');
+    assert.equal(event.error.message, 'crash in inner');
   });
 
   it('after the second server returns, the first request is current again (its timer is its own)', async () => {
-    const before = server.events().length;
-    const raw = await pipeline(server.port, get('/delegate/late').replace('\r\n\r\n', '\r\nConnection: close\r\n\r\n'));
-    assert.deepEqual(statuses(raw), [200]);
+    const { raw, event } = await oneRecovery(closing(get('/delegate/late')), [200]);
     assert.match(raw, /inner \/inner\/late/);
-    for (let i = 0; i < 50 && server.events().length === before; i++) await new Promise((r) => setTimeout(r, 20));
-    const events = server.events().slice(before);
-    assert.equal(events.length, 1);
-    assert.equal(events[0]!.error.message, 'late in outer');
-    assert.equal(events[0]!.request.url, '/delegate/late', 'attributed to the outer request, not the one emitted by hand');
+    assert.equal(event.error.message, 'late in outer');
+    assert.equal(event.request.url, '/delegate/late', 'attributed to the outer request, not the one emitted by hand');
   });
 
   it('requests after a recovery on a new connection are served, the process is up', async () => {
-    const raw = await pipeline(server.port, get('/ok') + post('/end', 'fine') + get('/last').replace('\r\n\r\n', '\r\nConnection: close\r\n\r\n'));
+    const raw = await pipeline(server.port, get('/ok') + post('/end', 'fine') + closing(get('/last')));
     assert.deepEqual(statuses(raw), [200, 200, 200]);
     assert.match(raw, /got fine/);
     assert.equal(server.child.exitCode, null);
