@@ -6,6 +6,7 @@ import { EXIT_USAGE, SrsUsageError } from '../runtime/errors';
 import { setDrainTimeout } from '../runtime/escalate';
 import { installResourceTracking } from '../runtime/resources';
 import { openEventSink } from '../telemetry/events';
+import { keepTickObjectShape } from './tick-shape';
 
 let active: Config | undefined;
 
@@ -18,6 +19,7 @@ export function install(): Config {
   if (active !== undefined) return active;
   try {
     const config = configFromEnv(process.env);
+    keepTickObjectShape(); // before instrumenting modules runs its collections
     openEventSink(config.events);
     setDrainTimeout(config.drainTimeoutMs);
     installResourceTracking();
