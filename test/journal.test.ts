@@ -676,6 +676,69 @@ describe('idle locations (unwatched, still indexed)', () => {
     assert.equal(o.n, before + 1);
     assert.deepEqual(stateOf(r), counts({ compensated: 1 }));
   });
+
+  it('an object one request wrote and nobody wrote again is let go within a few hundred requests (its location does not hold it)', async () => {
+    // Each request writes a long-lived counter and an object of its own made
+    // outside any constructor (as a framework's per-request objects are).
+    const counter: Obj = { n: 0 };
+    const first = (() => {
+      const own: Obj = { body: new Array(1000).fill('x') };
+      const ctx = new TestContext('first');
+      as(ctx, () => {
+        add(counter, 'n', 1);
+        assign(own, 'parsed', true);
+      });
+      commit(ctx);
+      return new WeakRef(own);
+    })();
+    for (let i = 0; i < 300; i++) {
+      const own: Obj = {};
+      const ctx = new TestContext(`benign ${i}`);
+      as(ctx, () => {
+        add(counter, 'n', 1);
+        assign(own, 'parsed', true);
+      });
+      commit(ctx);
+    }
+    await new Promise((resolve) => setImmediate(resolve)); // a WeakRef holds its target until the job ends
+    collectGarbage();
+    assert.equal(first.deref(), undefined, 'the first request’s object is still held');
+    // The counter, written by every request, still journals exactly.
+    as(F, () => add(counter, 'n', 100));
+    as(A, () => add(counter, 'n', 1));
+    assert.deepEqual(stateOf(crash(F)), counts({ compensated: 1 }));
+    assert.equal(counter.n, 302);
+  });
+
+  it('hot locations kept across many sweeps, and cold ones swept between them, still roll back exactly', () => {
+    const hot: Obj = { n: 0, last: '' };
+    const m = new Map<unknown, unknown>([['k', 0]]);
+    const list: unknown[] = [];
+    for (let i = 0; i < 2000; i++) {
+      const ctx = new TestContext(`benign ${i}`);
+      as(ctx, () => {
+        add(hot, 'n', 1);
+        assign(hot, 'last', `b${i}`);
+        mset(m, 'k', i);
+        push(list, i);
+        assign({}, 'cold', i); // a location swept soon after
+      });
+      commit(ctx);
+    }
+    as(F, () => {
+      add(hot, 'n', 100);
+      assign(hot, 'last', 'f');
+      mset(m, 'k', 'f');
+      push(list, 'f');
+    });
+    as(A, () => add(hot, 'n', 1));
+    const r = crash(F);
+    assert.deepEqual(stateOf(r), counts({ compensated: 1, restored: 3 }));
+    assert.deepEqual(hot, { n: 2001, last: 'b1999' });
+    assert.equal(m.get('k'), 1999);
+    assert.equal(list.length, 2000);
+    assert.equal(list[1999], 1999);
+  });
 });
 
 describe('log cap', () => {

@@ -88,6 +88,8 @@ abstract class Location {
   watchers: Watch[] = [];
   /** In the idle list (see leave): unwatched, still indexed. */
   idle = false;
+  /** Watched again while in the idle list: kept through the next sweep (see sweepIdle). */
+  reused = false;
   /** Sets readHad and readValue. */
   abstract read(): void;
   abstract write(had: boolean, value: unknown): void;
@@ -282,6 +284,7 @@ class ArrayLocation {
   trimAt = TRIM_MIN;
   watchers: ArrayWatch[] = [];
   idle = false;
+  reused = false;
   constructor(readonly arr: unknown[]) {}
   unindex(): void {
     if (arrayIndex.get(this.arr) === this) arrayIndex.delete(this.arr);
@@ -336,6 +339,7 @@ function findWatch(loc: Location | ArrayLocation, ctx: RequestContext): Watch | 
 
 /** Starts a watch (a Watch, or an ArrayWatch for an array): on its location and in its context's journal. */
 function openWatch<W extends Watch>(watch: W): W {
+  if (watch.loc.idle) watch.loc.reused = true;
   watch.slot = (watch.loc.watchers as Watch[]).push(watch) - 1;
   const ctx = watch.ctx;
   let list = journalOf(ctx);
@@ -519,11 +523,19 @@ export function arrayWrite(arr: unknown[], kind: WriteKind.Append | WriteKind.Sh
  * Locations nobody watches any more stay indexed for a while: the same hot
  * locations (a counter, a cache's entries) are written by request after
  * request, and building and indexing them again each time is most of what a
- * journaled write costs. A sweep unindexes the ones still idle, so that
- * memory stays bounded by what recent requests wrote.
+ * journaled write costs. A sweep, every IDLE_SWEEP (or more) locations that
+ * went idle, unindexes those nobody watched again since the last one and
+ * keeps the others for one more round. So a location of an object that lived for one
+ * request (a framework's per-request object, written outside its
+ * constructor) is let go within a few requests: a location holds its
+ * object, and request objects held past a young-generation collection are
+ * copied and promoted with everything they reference. Memory stays bounded
+ * by what recent requests wrote.
  */
 let idleLocations: Array<Location | ArrayLocation> = [];
-const IDLE_SWEEP = 1024;
+const IDLE_SWEEP = 64;
+/** The idle list's length at which the next sweep runs (see sweepIdle). */
+let sweepAt = IDLE_SWEEP;
 /** A server that goes quiet still lets go of what its last requests wrote. */
 const IDLE_SWEEP_MS = 5000;
 let sweepTimer: ReturnType<typeof setTimeoutOrig> | undefined;
@@ -533,10 +545,30 @@ function sweepIdle(): void {
   sweepTimer = undefined;
   const list = idleLocations;
   idleLocations = [];
-  for (const loc of list) {
-    loc.idle = false;
-    if (loc.watchers.length === 0) loc.unindex();
+  for (let i = 0; i < list.length; i++) {
+    const loc = list[i]!;
+    if (loc.watchers.length !== 0) {
+      // Watched now: back in the list when it is left again.
+      loc.idle = false;
+      loc.reused = false;
+    } else if (loc.reused) {
+      loc.reused = false;
+      idleLocations.push(loc);
+    } else {
+      loc.idle = false;
+      loc.unindex();
+    }
   }
+  // As many new idle locations as were kept (at least IDLE_SWEEP) before the
+  // next sweep: a pass over the kept ones costs O(1) per location that went idle.
+  sweepAt = idleLocations.length + Math.max(IDLE_SWEEP, idleLocations.length);
+  if (idleLocations.length !== 0) scheduleSweep();
+}
+
+function scheduleSweep(): void {
+  // Outside any request: the timer would otherwise hold that request's context for its 5 s.
+  sweepTimer = storage.exit(() => setTimeoutOrig(sweepIdle, IDLE_SWEEP_MS));
+  sweepTimer.unref();
 }
 
 /**
@@ -570,12 +602,8 @@ function leave(watch: Watch): void {
     if (!loc.idle) {
       loc.idle = true;
       const idle = idleLocations.push(loc);
-      if (idle >= IDLE_SWEEP) sweepIdle();
-      else if (idle === 1) {
-        // Outside any request: the timer would otherwise hold that request's context for its 5 s.
-        sweepTimer = storage.exit(() => setTimeoutOrig(sweepIdle, IDLE_SWEEP_MS));
-        sweepTimer.unref();
-      }
+      if (idle >= sweepAt) sweepIdle();
+      else if (sweepTimer === undefined) scheduleSweep();
     }
     return;
   }
