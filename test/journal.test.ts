@@ -710,6 +710,42 @@ describe('idle locations (unwatched, still indexed)', () => {
     assert.equal(counter.n, 302);
   });
 
+  it('a container with more keys than the small index holds, and Map keys NaN and -0, roll back exactly', () => {
+    const wide: Obj = {};
+    for (let i = 0; i < 20; i++) wide[`k${i}`] = i;
+    const m = new Map<unknown, unknown>([[NaN, 'nan'], [0, 'zero']]);
+    // A benign request indexes half the keys first (the index grows while they are watched).
+    as(A, () => {
+      for (let i = 0; i < 10; i++) add(wide, `k${i}`, 1);
+    });
+    as(F, () => {
+      for (let i = 0; i < 20; i++) assign(wide, `k${i}`, -1);
+      assign(wide, 'extra', 'f');
+      mset(m, NaN, 'f');
+      mset(m, -0, 'f');
+      mset(m, 'new', 'f');
+    });
+    // After F, B assigns the NaN entry: its value is the one that stays (cleansed), which
+    // needs F's and B's writes to find the same location.
+    as(B, () => mset(m, NaN, 'b'));
+    commit(A);
+    const r = crash(F);
+    const expected: Obj = {};
+    for (let i = 0; i < 20; i++) expected[`k${i}`] = i < 10 ? i + 1 : i;
+    assert.deepEqual(wide, expected);
+    assert.deepEqual([...m], [[NaN, 'b'], [0, 'zero']]);
+    assert.equal(r.unresolved, 0);
+    // Idle now: the next faulty request still journals them.
+    const F2 = new TestContext('second faulty');
+    as(F2, () => {
+      assign(wide, 'k15', 'again');
+      mdel(m, NaN);
+    });
+    crash(F2);
+    assert.equal(wide.k15, 15);
+    assert.equal(m.get(NaN), 'b');
+  });
+
   it('hot locations kept across many sweeps, and cold ones swept between them, still roll back exactly', () => {
     const hot: Obj = { n: 0, last: '' };
     const m = new Map<unknown, unknown>([['k', 0]]);

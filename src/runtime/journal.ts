@@ -1,5 +1,5 @@
 import { ContextState, RequestContext, storage } from './context';
-import { clearTimeoutOrig, setTimeoutOrig } from './primordials';
+import { setTimeoutOrig } from './primordials';
 
 /**
  * Per-request journal of first writes to long-lived locations, and the log of
@@ -136,16 +136,30 @@ class ArrayWatch extends Watch {
 // ephemerons cost the garbage collector on every write that opens one.
 
 /**
- * container -> key -> location. It remembers the last container it found:
- * writes come in runs on one object (a session's fields one after another, a
- * cache's delete + set), and each run then costs one hash lookup, not two.
+ * container -> key -> location. A container's keys are a flat array
+ * [key, location, key, location, ...] while it has few (most objects a
+ * request writes have one to a handful: a session's fields, a framework's
+ * per-request object), a Map past SMALL_KEYS: no Map to build, hash and
+ * shrink again for each short-lived container. It remembers the last
+ * container it found: writes come in runs on one object (a session's fields
+ * one after another, a cache's delete + set), and each run then costs one
+ * hash lookup, not two.
  */
-class LocationIndex<C extends object, L> {
-  private readonly byContainer = new Map<C, Map<unknown, L>>();
-  private lastContainer: C | undefined = undefined;
-  private lastKeys: Map<unknown, L> | undefined = undefined;
+type Keys<L> = unknown[] | Map<unknown, L>;
+const SMALL_KEYS = 8;
+const isArray = Array.isArray;
 
-  keysOf(container: C): Map<unknown, L> | undefined {
+/** SameValueZero, as Map compares keys. */
+const sameKey = (a: unknown, b: unknown) => a === b || (a !== a && b !== b);
+
+class LocationIndex<C extends object, L> {
+  private readonly byContainer = new Map<C, Keys<L>>();
+  private lastContainer: C | undefined = undefined;
+  private lastKeys: Keys<L> | undefined = undefined;
+  /** Whether the container of the last find has any location indexed. */
+  known = false;
+
+  private keysOf(container: C): Keys<L> | undefined {
     if (container === this.lastContainer) return this.lastKeys;
     const keys = this.byContainer.get(container);
     if (keys !== undefined) {
@@ -155,21 +169,62 @@ class LocationIndex<C extends object, L> {
     return keys;
   }
 
-  add(container: C, keys: Map<unknown, L> | undefined, key: unknown, loc: L): void {
+  find(container: C, key: unknown): L | undefined {
+    const keys = this.keysOf(container);
     if (keys === undefined) {
-      keys = new Map();
-      this.byContainer.set(container, keys);
-      this.lastContainer = container;
-      this.lastKeys = keys;
+      this.known = false;
+      return undefined;
     }
-    keys.set(key, loc);
+    this.known = true;
+    if (!isArray(keys)) return keys.get(key);
+    for (let i = 0; i < keys.length; i += 2) if (sameKey(keys[i], key)) return keys[i + 1] as L;
+    return undefined;
+  }
+
+  add(container: C, key: unknown, loc: L): void {
+    const keys = this.keysOf(container);
+    if (keys === undefined) {
+      const fresh: unknown[] = [key, loc];
+      this.byContainer.set(container, fresh);
+      this.lastContainer = container;
+      this.lastKeys = fresh;
+    } else if (!isArray(keys)) {
+      keys.set(key, loc);
+    } else if (keys.length < 2 * SMALL_KEYS) {
+      const end = keys.length;
+      keys[end] = key;
+      keys[end + 1] = loc;
+    } else {
+      const map = new Map<unknown, L>();
+      for (let i = 0; i < keys.length; i += 2) map.set(keys[i], keys[i + 1] as L);
+      map.set(key, loc);
+      this.byContainer.set(container, map);
+      this.lastKeys = map; // keysOf made it the last container
+    }
   }
 
   remove(container: C, key: unknown, loc: L): void {
     const keys = this.byContainer.get(container);
-    if (keys === undefined || keys.get(key) !== loc) return;
-    keys.delete(key);
-    if (keys.size !== 0) return;
+    if (keys === undefined) return;
+    let empty: boolean;
+    if (isArray(keys)) {
+      let i = 0;
+      while (i < keys.length && !(sameKey(keys[i], key) && keys[i + 1] === loc)) i += 2;
+      if (i === keys.length) return;
+      // Unordered: the last pair takes its place.
+      const last = keys.length - 2;
+      keys[i] = keys[last];
+      keys[i + 1] = keys[last + 1];
+      // Two pops, not a length store (which goes through the runtime).
+      keys.pop();
+      keys.pop();
+      empty = last === 0;
+    } else {
+      if (keys.get(key) !== loc) return;
+      keys.delete(key);
+      empty = keys.size === 0;
+    }
+    if (!empty) return;
     this.byContainer.delete(container);
     if (this.lastContainer === container) {
       // Not kept alive by the cache once it is out of the index.
@@ -340,7 +395,9 @@ function findWatch(loc: Location | ArrayLocation, ctx: RequestContext): Watch | 
 /** Starts a watch (a Watch, or an ArrayWatch for an array): on its location and in its context's journal. */
 function openWatch<W extends Watch>(watch: W): W {
   if (watch.loc.idle) watch.loc.reused = true;
-  watch.slot = (watch.loc.watchers as Watch[]).push(watch) - 1;
+  const watchers = watch.loc.watchers as Watch[];
+  watch.slot = watchers.length;
+  watchers[watchers.length] = watch;
   const ctx = watch.ctx;
   let list = journalOf(ctx);
   if (list === undefined) {
@@ -349,7 +406,7 @@ function openWatch<W extends Watch>(watch: W): W {
     openJournals++;
     onJournalOpened(ctx);
   }
-  list.push(watch);
+  list[list.length] = watch;
   return watch;
 }
 
@@ -371,12 +428,14 @@ function append(loc: Location | ArrayLocation, writer: Writer, kind: WriteKind, 
   const log = loc.log;
   // The writer's id, not the context: a log outlives the requests in it, and
   // a context holds its request's whole object graph.
-  // One value per push: TurboFan inlines a single-value push, a four-value
-  // one calls the generic builtin.
-  log.push(writer === null ? NO_WRITER : writer.id);
-  log.push(kind);
-  log.push(a);
-  log.push(b);
+  // Stores at the end, not push: TurboFan inlines a store that grows an
+  // array by one, where push here (its receivers' elements kinds vary from
+  // location to location) ended up calling the generic builtin.
+  const end = log.length;
+  log[end] = writer === null ? NO_WRITER : writer.id;
+  log[end + 1] = kind;
+  log[end + 2] = a;
+  log[end + 3] = b;
   if (log.length > LOG_CAP * STRIDE) overflow(loc);
 }
 
@@ -422,59 +481,56 @@ export function propertyWrite(obj: unknown, key: PropertyKey, kind: WriteKind): 
   if (!isObject(obj)) return;
   if (Array.isArray(obj)) return arrayWrite(obj, WriteKind.Mutate, 0);
   if (typeof key === 'number') key = String(key);
-  const keys = propIndex.keysOf(obj);
-  let loc = keys?.get(key);
+  let loc = propIndex.find(obj, key);
+  const known = propIndex.known;
   const writer = currentWriter();
   if (loc === undefined || (loc.watchers.length === 0 && writer !== null)) {
     if (writer === null || ownedBy(writer, obj)) return;
     // A proxy stays one: checked once, before its first location is made
     // (an object with locations is not one).
-    if (keys === undefined && isProxy(obj)) return;
+    if (!known && isProxy(obj)) return;
     // An accessor's setter's writes are what count. Checked again when an idle
     // location is watched again: the property may have been redefined since.
     const desc = getOwnPropertyDescriptor(obj, key);
     if (desc !== undefined && (desc.get !== undefined || desc.set !== undefined)) return;
     if (loc === undefined) {
       loc = new PropertyLocation(obj, key);
-      propIndex.add(obj, keys, key, loc);
+      propIndex.add(obj, key, loc);
     }
   }
   recordValueWrite(loc, writer, kind);
 }
 
 export function variableWrite(scope: object, name: string, get: () => unknown, set: (v: unknown) => void, kind: WriteKind): void {
-  const keys = propIndex.keysOf(scope);
-  let loc = keys?.get(name);
+  let loc = propIndex.find(scope, name);
   const writer = currentWriter();
   if (loc === undefined) {
     // A scope created by this very request is fresh: nobody else can see it yet.
     if (writer === null || (scope as { ctx?: unknown }).ctx === writer) return;
     loc = new VariableLocation(scope, name, get, set);
-    propIndex.add(scope, keys, name, loc);
+    propIndex.add(scope, name, loc);
   }
   recordValueWrite(loc, writer, kind);
 }
 
 export function mapWrite(map: Map<unknown, unknown>, key: unknown, kind: WriteKind): void {
-  const keys = mapIndex.keysOf(map);
-  let loc = keys?.get(key);
+  let loc = mapIndex.find(map, key);
   const writer = currentWriter();
   if (loc === undefined) {
     if (writer === null) return;
     loc = new MapLocation(map, key);
-    mapIndex.add(map, keys, key, loc);
+    mapIndex.add(map, key, loc);
   }
   recordValueWrite(loc, writer, kind);
 }
 
 export function setWrite(set: Set<unknown>, member: unknown, kind: WriteKind): void {
-  const keys = setIndex.keysOf(set);
-  let loc = keys?.get(member);
+  let loc = setIndex.find(set, member);
   const writer = currentWriter();
   if (loc === undefined) {
     if (writer === null) return;
     loc = new SetLocation(set, member);
-    setIndex.add(set, keys, member, loc);
+    setIndex.add(set, member, loc);
   }
   recordValueWrite(loc, writer, kind);
 }
@@ -541,8 +597,6 @@ const IDLE_SWEEP_MS = 5000;
 let sweepTimer: ReturnType<typeof setTimeoutOrig> | undefined;
 
 function sweepIdle(): void {
-  if (sweepTimer !== undefined) clearTimeoutOrig(sweepTimer);
-  sweepTimer = undefined;
   const list = idleLocations;
   idleLocations = [];
   for (let i = 0; i < list.length; i++) {
@@ -562,12 +616,18 @@ function sweepIdle(): void {
   // As many new idle locations as were kept (at least IDLE_SWEEP) before the
   // next sweep: a pass over the kept ones costs O(1) per location that went idle.
   sweepAt = idleLocations.length + Math.max(IDLE_SWEEP, idleLocations.length);
+}
+
+/** The timer's sweep; a sweep that the count started leaves the timer running (re-arming it costs more than a sweep). */
+function sweepOnTimer(): void {
+  sweepTimer = undefined;
+  sweepIdle();
   if (idleLocations.length !== 0) scheduleSweep();
 }
 
 function scheduleSweep(): void {
   // Outside any request: the timer would otherwise hold that request's context for its 5 s.
-  sweepTimer = storage.exit(() => setTimeoutOrig(sweepIdle, IDLE_SWEEP_MS));
+  sweepTimer = storage.exit(() => setTimeoutOrig(sweepOnTimer, IDLE_SWEEP_MS));
   sweepTimer.unref();
 }
 
@@ -601,7 +661,8 @@ function leave(watch: Watch): void {
     loc.trimAt = TRIM_MIN;
     if (!loc.idle) {
       loc.idle = true;
-      const idle = idleLocations.push(loc);
+      const idle = idleLocations.length + 1;
+      idleLocations[idle - 1] = loc;
       if (idle >= sweepAt) sweepIdle();
       else if (sweepTimer === undefined) scheduleSweep();
     }
