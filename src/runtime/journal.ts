@@ -581,9 +581,9 @@ export function arrayWrite(arr: unknown[], kind: WriteKind.Append | WriteKind.Sh
  * request, and building and indexing them again each time is most of what a
  * journaled write costs. A sweep, every IDLE_SWEEP (or more) locations that
  * went idle, unindexes those nobody watched again since the last one and
- * keeps the others for one more round. So a location of an object that lived for one
- * request (a framework's per-request object, written outside its
- * constructor) is let go within a few requests: a location holds its
+ * keeps the others for one more round. So the location of an object that
+ * lived for one request (a framework's per-request object, written outside
+ * its constructor) is let go within a few requests: a location holds its
  * object, and request objects held past a young-generation collection are
  * copied and promoted with everything they reference. Memory stays bounded
  * by what recent requests wrote.
