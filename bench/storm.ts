@@ -3,22 +3,30 @@
  * a server's benign traffic and shared state, under each way of keeping a
  * Node.js server up, measured one after the other in one run on one machine.
  *
- * The server is bench/apps/storm-upload.js: node:http + busboy 0.3.1 / dicer
- * 0.3.0, an in-memory file store, and CVE-2022-24434 reachable by anyone.
+ * The server is one of two corpus servers (--app), each a scenario in
+ * bench/storm/ that says what its benign traffic, its attack (and the
+ * attack's harmless twin) and its oracle are:
+ *
+ *  - upload (default): bench/apps/storm-upload.js, node:http + busboy 0.3.1
+ *    / dicer 0.3.0, CVE-2022-24434. Benign: small multipart uploads with
+ *    unique names and GET /state. Attack: a fresh connection stores a valid
+ *    file part, waits --attack-gap-ms, then sends the part header that
+ *    crashes dicer (an attack costs the server a new connection and a
+ *    two-part upload besides the crash).
+ *  - gateway: bench/apps/storm-gateway.js, Express 4 + http-proxy-middleware
+ *    2.0.6 in front of an in-process inventory service, CVE-2024-21536.
+ *    Benign: proxied stock updates and catalogue reads. Attack: one
+ *    `GET //x@x` on a keep-alive agent (counted by the gateway, then an
+ *    unhandled rejection): the storm prices the crash, not its traffic.
  *
  *  - Benign load: autocannon (programmatic), N keep-alive connections, each
- *    looping over three small valid multipart uploads (one 64-byte file with
- *    a unique name each) and one GET /state. Every benign request is tracked
- *    by name, so the benchmark knows exactly which uploads succeeded (201),
- *    which failed (non-2xx, reset, closed, refused, timed out) and which were
+ *    looping over the scenario's requests. Every benign request is tracked
+ *    by id, so the benchmark knows exactly which succeeded (2xx), which
+ *    failed (non-2xx, reset, closed, refused, timed out) and which were
  *    still in flight when the load stopped (outcome unknown: not counted as
  *    failed, and allowed, not required, to be in the final state).
- *  - Attacker: at a fixed rate, a fresh connection uploads a valid file part
- *    (evil-<n>.txt; the server stores it: store.set, files++, bytes +=,
- *    names.push), waits --attack-gap-ms, then sends the part whose header
- *    starts with a space (the published payload): dicer throws a TypeError no
- *    handler can catch. The default rate is 1 attack per 100 benign requests
- *    of SRS's own no-attack goodput, from a short calibration run; --adaptive
+ *  - Attacker: the default rate is 1 attack per 100 benign requests of SRS's
+ *    own no-attack goodput, from a short calibration run; --adaptive
  *    instead fires one attack per N benign completions of the setup measured.
  *  - Setups: plain `node`; node:cluster with 2 workers re-forked on exit
  *    (bench/setups/cluster.js); PM2 cluster mode with autorestart (only when
@@ -42,18 +50,19 @@
  *  - Each run: a fresh server, a warm-up (unmeasured), then a calm lead-in
  *    and the storm window; goodput and latency are over the storm window.
  *    Afterwards the benchmark waits for outstanding attacks, reads the whole
- *    state and compares it with the oracle: exactly the successful benign
- *    uploads (plus possibly those in flight at the stop), no attacker file,
- *    counters consistent with them.
+ *    state and compares it with the scenario's oracle: the effects of exactly
+ *    the successful benign requests (plus possibly those in flight at the
+ *    stop), none of the attacker's.
  *
  * Outputs bench/results/storm-node<major>.md (figures) and .svg (benign
- * goodput over time per setup, attacks marked). Servers are pinned to one
+ * goodput over time per setup, attacks marked); storm-gateway-node<major>.*
+ * for --app gateway. Servers are pinned to one
  * core and this process (autocannon and attacker) to another when taskset and
  * two cores exist, as in bench/overhead.ts. Every process started is stopped
  * at the end, on errors and on Ctrl-C; everything runs on 127.0.0.1; the
  * whole run is bounded by a deadline.
  *
- *   node dist/bench/storm.js [--quick] [--duration S] [--lead S] [--warmup S]
+ *   node dist/bench/storm.js [--app upload|gateway] [--quick] [--duration S] [--lead S] [--warmup S]
  *        [--connections N] [--attack-every N | --attack-rate R] [--adaptive]
  *        [--pulse-ms MS] [--no-control]
  *        [--attack-gap-ms MS] [--setups node,cluster,pm2,catch-all,srs]
@@ -62,7 +71,6 @@
  */
 import { spawnSync } from 'node:child_process';
 import fs = require('node:fs');
-import http = require('node:http');
 import net = require('node:net');
 import os = require('node:os');
 import path = require('node:path');
@@ -70,21 +78,12 @@ import { performance } from 'node:perf_hooks';
 import { request, startServer, type ServerProcess } from '../src/cli/server-process';
 import { clockTicks, machineBusySeconds, statFields } from './lib/cpu';
 import { parseFlags } from './lib/flags';
+import { gatewayScenario } from './storm/gateway';
+import { Attack, BenignLedger, CannonContext, CannonRequest, Scenario, Verdict } from './storm/scenario';
+import { uploadScenario } from './storm/upload';
 
 // --- autocannon (no bundled types) ------------------------------------------
 
-interface CannonContext {
-  /** Id of the request this connection built last (with pipelining 1: the one in flight). */
-  cur?: string;
-}
-interface CannonRequest {
-  method?: string;
-  path?: string;
-  headers?: Record<string, string>;
-  body?: string | Buffer;
-  setupRequest?: (req: CannonRequest, context: CannonContext) => CannonRequest;
-  onResponse?: (status: number, body: string, context: CannonContext) => void;
-}
 interface CannonClient {
   requestIterator: { context: CannonContext };
   /** autocannon 8 internals, see benignLoad. */
@@ -116,6 +115,8 @@ const SETUP_KEYS: readonly SetupKey[] = ['node', 'cluster', 'pm2', 'catch-all', 
 
 interface Options {
   quick: boolean;
+  /** The corpus server under attack. */
+  scenario: Scenario;
   /** Seconds of storm (goodput, latency and the attacks are over this window). */
   duration: number;
   /** Calm seconds before the storm (plotted, not in the figures). */
@@ -123,7 +124,7 @@ interface Options {
   warmup: number;
   calibrate: number;
   connections: number;
-  /** One GET /state per this many uploads on every connection (0: uploads only). */
+  /** One read per this many writes on every connection (0: writes only). */
   readsEvery: number;
   /** One attack per this many benign requests. */
   attackEvery: number;
@@ -155,6 +156,10 @@ interface Options {
 
 const USAGE = `usage: node dist/bench/storm.js [options]
 
+  --app NAME           the corpus server under attack: upload (busboy 0.3.1, CVE-2022-24434: a
+                       two-part upload on a fresh connection per attack; default) or gateway
+                       (http-proxy-middleware 2.0.6, CVE-2024-21536: one GET //x@x per attack);
+                       gateway results go to storm-gateway-node<major>.*
   --quick              3 s storms, short warm-up and calibration (writes storm-node<major>-quick.*)
   --duration S         seconds of storm per setup (env STORM_DURATION, default 10)
   --lead S             calm seconds before each storm, plotted (default 1)
@@ -162,12 +167,14 @@ const USAGE = `usage: node dist/bench/storm.js [options]
                        a fresh server's goodput still climbs for seconds: JIT, heap sizing)
   --calibrate S        length of the srs no-attack calibration run (default 3)
   --connections N      benign autocannon connections (env STORM_CONNECTIONS, default 32)
-  --reads-every N      one GET /state per N uploads on each connection (default 3; 0: none)
+  --reads-every N      one read per N writes on each connection (upload: GET /state per N
+                       uploads; gateway: GET /api/items per N stock updates; default 3; 0: none)
   --attack-every N     one attack per N benign requests (default 100)
   --attack-rate R      attacks per second (skips the calibration)
   --adaptive           fire an attack after every N benign completions of the setup measured
                        instead of at a fixed rate
-  --attack-gap-ms MS   between the attack's stored valid part and its malicious part (default 20)
+  --attack-gap-ms MS   upload: between the attack's stored valid part and its malicious part
+                       (default 20)
   --setups LIST        subset of ${SETUP_KEYS.join(',')} (default all)
   --budget N           srs --budget for the storm (default 1000000)
   --bucket-ms MS       time-series resolution (default 250)
@@ -212,7 +219,7 @@ function parseNumber(raw: string, name: string, opts: { integer?: boolean; zero?
 
 function parseOptions(argv: string[], env: NodeJS.ProcessEnv): Options {
   const flags = parseFlags(argv, new Set([
-    '--duration', '--lead', '--warmup', '--calibrate', '--connections', '--reads-every', '--attack-every', '--attack-rate',
+    '--app', '--duration', '--lead', '--warmup', '--calibrate', '--connections', '--reads-every', '--attack-every', '--attack-rate',
     '--attack-gap-ms', '--setups', '--budget', '--bucket-ms', '--server-cpu', '--client-cpu', '--wait-quiet', '--attempts', '--rounds', '--paired-rounds', '--pulse-ms', '--profile', '--out-dir',
   ]), new Set(['--quick', '--no-pin', '--no-write', '--adaptive', '--no-control']), USAGE, fail);
   const quick = flags.has('--quick');
@@ -226,8 +233,12 @@ function parseOptions(argv: string[], env: NodeJS.ProcessEnv): Options {
   if (setups.length === 0) fail('--setups is empty');
   const rate = flags.get('--attack-rate') as string | undefined;
   if (rate !== undefined && flags.has('--adaptive')) fail('--attack-rate and --adaptive exclude each other');
+  const scenarios: Record<string, (root: string) => Scenario> = { upload: uploadScenario, gateway: gatewayScenario };
+  const app = (flags.get('--app') as string | undefined) ?? 'upload';
+  if (!Object.hasOwn(scenarios, app)) fail(`unknown --app "${app}" (upload or gateway)`);
   return {
     quick,
+    scenario: scenarios[app]!(ROOT),
     duration: parseNumber(pick('--duration', '10', '3', 'STORM_DURATION'), 'duration'),
     lead: parseNumber(pick('--lead', '1', '0.5'), 'lead', { zero: true }),
     warmup: parseNumber(pick('--warmup', '5', '1'), 'warmup', { zero: true }),
@@ -259,7 +270,6 @@ function parseOptions(argv: string[], env: NodeJS.ProcessEnv): Options {
 
 /** The package root (this file runs from dist/bench). */
 const ROOT = path.join(__dirname, '..', '..');
-const APP = path.join(ROOT, 'bench', 'apps', 'storm-upload.js');
 const CLUSTER = path.join(ROOT, 'bench', 'setups', 'cluster.js');
 const CATCH_ALL = path.join(ROOT, 'bench', 'setups', 'catch-all.js');
 const EXIT_ON_SIGTERM = path.join(ROOT, 'bench', 'setups', 'exit-on-sigterm.js');
@@ -463,7 +473,8 @@ function findPm2(): { version: string; runtime: string } | undefined {
   }
 }
 
-function setups(): Setup[] {
+function setups(scenario: Scenario): Setup[] {
+  const APP = scenario.app;
   const pm2 = findPm2();
   let pm2Home: string | undefined;
   return [
@@ -493,7 +504,7 @@ function setups(): Setup[] {
         return startServer({
           mode: 'node',
           entry: pm2!.runtime,
-          args: ['start', APP, '-i', '2', '--name', 'storm-upload'],
+          args: ['start', APP, '-i', '2', '--name', `storm-${scenario.key}`],
           env: { ...env, PM2_HOME: pm2Home, PORT: String(await freePort()) },
           timeoutMs: 30_000,
         });
@@ -525,42 +536,6 @@ function setups(): Setup[] {
 }
 
 // --- benign traffic ---------------------------------------------------------------------
-
-const BOUNDARY = '----StormBenchBoundary7MA4YWxkTrZu0gW';
-const MULTIPART = `multipart/form-data; boundary=${BOUNDARY}`;
-/** Every benign file is this many bytes, the attacker's valid part is not (EVIL-PAYLOAD). */
-const BENIGN_SIZE = 64;
-const EVIL_CONTENT = 'EVIL-PAYLOAD';
-/** The control's harmless twin of an attack stores twin-<n>.txt with this content (as many bytes as the attacker's). */
-const TWIN_CONTENT = 'TWIN-PAYLOAD';
-
-function benignBody(name: string): string {
-  const content = `benign upload ${name} `.padEnd(BENIGN_SIZE, '.');
-  return (
-    `--${BOUNDARY}\r\nContent-Disposition: form-data; name="file"; filename="${name}"\r\n` +
-    `Content-Type: text/plain\r\n\r\n${content}\r\n--${BOUNDARY}--\r\n`
-  );
-}
-
-/**
- * What the client knows about every benign request of one server's life:
- * which uploads succeeded, which requests are unanswered.
- */
-class BenignLedger {
-  private seq = 0;
-  /** Sent (built by autocannon, which writes every request it builds), not answered yet. */
-  readonly pending = new Set<string>();
-  /** Names of uploads answered 201. */
-  readonly succeeded = new Set<string>();
-  /** Requests whose outcome the client never learned (lost, or in flight at a stop): may or may not be in the state. */
-  readonly unknown = new Set<string>();
-
-  next(kind: 'upload' | 'read'): string {
-    const id = kind === 'upload' ? `b-${++this.seq}.txt` : `read-${++this.seq}`;
-    this.pending.add(id);
-    return id;
-  }
-}
 
 interface Response {
   /** ms since the run's t0 */
@@ -612,32 +587,9 @@ async function benignLoad(
   const result: LoadResult = { responses: [], non2xx: 0, lost: 0, errors: new Map(), inFlightAtStop: 0 };
   // The ledger's pending set is empty at the start of a load (see below).
   // With pipelining 1 a response always answers the request its connection
-  // built last (context.cur), whichever request object autocannon hands back.
-  const onResponse = (status: number, _body: string, context: CannonContext) => {
-    const id = context.cur!;
-    ledger.pending.delete(id);
-    if (status === 201 && id.startsWith('b-')) ledger.succeeded.add(id);
-  };
-  const upload: CannonRequest = {
-    method: 'POST',
-    path: '/upload?who=bench',
-    headers: { 'content-type': MULTIPART },
-    setupRequest: (req, context) => {
-      const name = ledger.next('upload');
-      context.cur = name;
-      return { ...req, body: benignBody(name) };
-    },
-    onResponse,
-  };
-  const read: CannonRequest = {
-    method: 'GET',
-    path: '/state',
-    setupRequest: (req, context) => {
-      context.cur = ledger.next('read');
-      return req;
-    },
-    onResponse,
-  };
+  // built last (context.cur), whichever request object autocannon hands back:
+  // each of the scenario's requests answers context.cur in its onResponse.
+  const requests = opts.scenario.benignRequests(ledger, opts.readsEvery);
   // autocannon 8 reconnects after a connection error or close without
   // forgetting the request that was in flight on it, so every later
   // response would be matched with the request before it (and its start
@@ -653,7 +605,6 @@ async function benignLoad(
       };
     }
   };
-  const requests = [...Array.from({ length: Math.max(1, opts.readsEvery) }, () => upload), ...(opts.readsEvery > 0 ? [read] : [])];
   await cannon(
     {
       url: `http://127.0.0.1:${port}`,
@@ -690,81 +641,7 @@ async function benignLoad(
   return result;
 }
 
-// --- the attacker ----------------------------------------------------------------------------
-
-interface Attack {
-  /** ms since t0 when the malicious part was sent (or the attempt failed). */
-  t: number;
-  outcome: string;
-}
-
-/**
- * One attack on a fresh connection: a valid file part the server stores,
- * then (after gapMs) the part whose first header line starts with a space.
- * Its harmless twin (the control) sends the same with a valid last part.
- */
-function attackOnce(port: number, n: number, gapMs: number, t0: number, harmless: boolean): Promise<Attack> {
-  return new Promise((resolve) => {
-    let t = performance.now() - t0;
-    let settled = false;
-    const done = (outcome: string) => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      clearTimeout(tail);
-      resolve({ t, outcome });
-    };
-    const req = http.request({
-      host: '127.0.0.1',
-      port,
-      path: `/upload?who=attacker&n=${n}`,
-      method: 'POST',
-      agent: false,
-      headers: { 'content-type': MULTIPART, 'transfer-encoding': 'chunked' },
-    });
-    const timer = setTimeout(() => {
-      req.destroy();
-      done('no answer (3 s)');
-    }, gapMs + 3000);
-    req.on('response', (res) => {
-      res.resume();
-      res.on('end', () => done(String(res.statusCode)));
-      res.on('error', (e: NodeJS.ErrnoException) => done(e.code ?? e.message));
-    });
-    req.on('error', (e: NodeJS.ErrnoException) => done(e.code ?? e.message));
-    const file = harmless ? `twin-${n}.txt` : `evil-${n}.txt`;
-    req.write(
-      `--${BOUNDARY}\r\nContent-Disposition: form-data; name="file"; filename="${file}"\r\n\r\n` +
-        `${harmless ? TWIN_CONTENT : EVIL_CONTENT}\r\n--${BOUNDARY}\r\n`,
-    );
-    const tail = setTimeout(() => {
-      t = performance.now() - t0;
-      // The attack: a part whose first header line starts with a space (the published payload).
-      req.end(`${harmless ? '' : ' '}Content-Disposition: form-data; name="x"\r\n\r\n\r\n--${BOUNDARY}--`);
-    }, gapMs);
-  });
-}
-
 // --- one run ----------------------------------------------------------------------------------
-
-interface FullState {
-  pid: number;
-  uploads: number;
-  files: number;
-  bytes: number;
-  names: number;
-  stored: number;
-  nameList: string[];
-  storedList: Array<[string, number]>;
-}
-
-interface Verdict {
-  equal: boolean;
-  /** In a word: equal; lost (acknowledged uploads gone); corrupted (attacker writes kept); differs. */
-  short: 'equal' | 'lost' | 'corrupted' | 'differs' | 'n/a';
-  /** 'yes', or what differs. */
-  text: string;
-}
 
 interface RunResult {
   setup: Setup;
@@ -825,58 +702,13 @@ async function getJson<T>(port: number, urlPath: string): Promise<T | undefined>
 }
 
 /** The full state of every process that answers (a cluster: each worker, found by asking on fresh connections). */
-async function readStates(port: number, workers: number): Promise<FullState[]> {
-  const byPid = new Map<number, FullState>();
+async function readStates(port: number, workers: number, statePath: string): Promise<unknown[]> {
+  const byPid = new Map<number, unknown>();
   for (let i = 0; i < (workers > 1 ? 16 : 1) && byPid.size < workers; i++) {
-    const s = await getJson<FullState>(port, '/state?full=1');
+    const s = await getJson<{ pid: number }>(port, statePath);
     if (s) byPid.set(s.pid, s);
   }
   return [...byPid.values()];
-}
-
-/**
- * Compares the server's state with the oracle: the successful benign uploads
- * alone (uploads whose outcome the client never learned may be there or not).
- */
-function judge(states: FullState[], ledger: BenignLedger, restarts: number): Verdict {
-  if (states.length === 0) return { equal: false, short: 'lost', text: 'lost: no process answers' };
-  const stored = new Map<string, number>();
-  const listed: string[] = [];
-  const counters = { uploads: 0, files: 0, bytes: 0, names: 0, stored: 0 };
-  for (const s of states) {
-    for (const [name, size] of s.storedList) stored.set(name, size);
-    for (const name of s.nameList) listed.push(name); // (a spread would overflow the stack past ~100 K names)
-    counters.uploads += s.uploads;
-    counters.files += s.files;
-    counters.bytes += s.bytes;
-    counters.names += s.names;
-    counters.stored += s.stored;
-  }
-  const evil = [...stored.keys()].filter((n) => n.startsWith('evil-')).length;
-  const evilListed = listed.filter((n) => n.startsWith('evil-')).length;
-  const missing = [...ledger.succeeded].filter((n) => !stored.has(n)).length;
-  const expected = [...stored.keys()].filter((n) => ledger.succeeded.has(n) || ledger.unknown.has(n));
-  const extra = stored.size - expected.length - evil;
-  const n = expected.length;
-  const bytes = expected.reduce((total, name) => total + (name.startsWith('twin-') ? TWIN_CONTENT.length : BENIGN_SIZE), 0);
-  const want = { uploads: n, files: n, bytes, names: n, stored: n };
-  const listOk = listed.length === n && listed.every((name) => stored.has(name)) && new Set(listed).size === n;
-  const counterDiffs = (Object.keys(want) as Array<keyof typeof want>)
-    .filter((k) => counters[k] !== want[k])
-    .map((k) => `${k} ${counters[k] > want[k] ? '+' : ''}${counters[k] - want[k]}`);
-  if (missing === 0 && evil === 0 && evilListed === 0 && extra === 0 && listOk && counterDiffs.length === 0) {
-    return { equal: true, short: 'equal', text: 'yes' };
-  }
-  const parts: string[] = [];
-  if (missing > 0) {
-    parts.push(`${missing.toLocaleString('en-US')} of ${ledger.succeeded.size.toLocaleString('en-US')} acknowledged uploads gone` + (restarts > 0 ? ' (lost with the workers)' : ''));
-  }
-  if (evil > 0 || evilListed > 0) parts.push(`${evil} attacker files stored${evilListed !== evil ? ` (${evilListed} in the name list)` : ''}`);
-  if (extra > 0) parts.push(`${extra} unexpected files`);
-  if (!listOk && evil === 0 && evilListed === 0) parts.push('name list differs from the store');
-  if (counterDiffs.length > 0) parts.push(`counters vs the kept files: ${counterDiffs.join(', ')}`);
-  const short = missing > 0 ? 'lost' : evil > 0 || evilListed > 0 ? 'corrupted' : 'differs';
-  return { equal: false, short, text: `no: ${parts.join('; ')}` };
 }
 
 interface RunSpec {
@@ -953,11 +785,9 @@ async function runOne(spec: RunSpec, opts: Options, attackRate: number, pinned: 
     let attackNo = 0;
     const fire = () => {
       const n = ++attackNo;
-      const p = attackOnce(proc.port, n, opts.attackGapMs, t0, spec.twin ?? false).then((a) => {
+      const p = opts.scenario.attackOnce({ port: proc.port, n, gapMs: opts.attackGapMs, t0, harmless: spec.twin ?? false, ledger }).then((a) => {
         attacks.push(a);
         outstanding.delete(p);
-        // A harmless twin is a benign upload of the attacker's client: the oracle keeps it when acknowledged.
-        if (spec.twin) (a.outcome === '201' ? ledger.succeeded : ledger.unknown).add(`twin-${n}.txt`);
       });
       outstanding.add(p);
     };
@@ -1015,10 +845,10 @@ async function runOne(spec: RunSpec, opts: Options, attackRate: number, pinned: 
     // A dead root took its CPU accounting with it.
     const cpu = alive ? treeCpu(root) - cpu0 : NaN;
     const rssEnd = alive ? treeRss(root) : NaN;
-    const states = alive ? await readStates(proc.port, workers) : [];
+    const states = alive ? await readStates(proc.port, workers, opts.scenario.statePath) : [];
     const restarts = restartTimes.length;
     const verdict = alive
-      ? judge(states, ledger, restarts)
+      ? opts.scenario.judge(states, ledger, restarts)
       : { equal: false, short: 'lost' as const, text: `lost: the process died at ${((diedAt ?? 0) / 1000).toFixed(2)} s (exit code ${proc.child.exitCode ?? proc.child.signalCode}), all state gone` };
 
     const start = opts.lead * 1000;
@@ -1267,12 +1097,11 @@ function report(runs: RunResult[], ctx: Context): string {
   L.push('');
   L.push(header(ctx));
   L.push('');
+  const text = opts.scenario.text({ readsEvery: opts.readsEvery, gapMs: opts.attackGapMs });
   L.push(
-    `Server: bench/apps/storm-upload.js (node:http + busboy 0.3.1 / dicer 0.3.0, in-memory file store). ` +
-      `Benign load: autocannon, ${opts.connections} keep-alive connections, each looping over ` +
-      `${opts.readsEvery > 0 ? `${opts.readsEvery} multipart uploads (one ${BENIGN_SIZE}-byte file, unique name) and 1 GET /state` : `multipart uploads (one ${BENIGN_SIZE}-byte file, unique name)`}. ` +
-      `Attacks (CVE-2022-24434): ${attackDescription(ctx)}; each stores a valid file part first, then ${opts.attackGapMs} ms later sends ` +
-      `the part header that crashes dicer. Each run: fresh server, ${opts.warmup} s warm-up, ${opts.lead} s calm lead-in, ` +
+    `Server: ${text.server}. ` +
+      `Benign load: autocannon, ${opts.connections} keep-alive connections, each looping over ${text.load}. ` +
+      `Attacks (${opts.scenario.advisory}): ${attackDescription(ctx)}; ${text.attack}. Each run: fresh server, ${opts.warmup} s warm-up, ${opts.lead} s calm lead-in, ` +
       `then ${opts.duration} s of storm; goodput and latency are over the storm window. srs is measured in ${opts.rounds} ` +
       `round${opts.rounds > 1 ? 's' : ''} of one no-attack run, one storm run and one pulsed storm run (attacks only in half of its ${opts.pulseMs} ms windows, on, off, off, on, on, off, ..., so that a drift over the run cancels out; goodput in attack windows is compared with that in calm windows of the same run, each window's first quarter left out), the order alternating; medians reported. srs runs with default options except ` +
       `\`--budget ${opts.budget}\`: the default budget (1000 recoveries per 60 s, then escalate so that a supervisor restarts the ` +
@@ -1310,12 +1139,11 @@ function report(runs: RunResult[], ctx: Context): string {
   L.push(
     '"benign failed": benign requests answered non-2xx or never answered (reset, closed, refused, timed out; a client ' +
       'retries a refused connection at once, so a dead server piles these up until the load stops), summed over the runs; ' +
-      'requests still in flight when the load stopped are not counted (their outcome is unknown). "state = oracle": the ' +
-      'final state holds exactly the uploads acknowledged with 201 (plus, possibly, those whose outcome is unknown), no ' +
-      'attacker file, and counters (uploads, files, bytes, names, store size) that match them; a cluster is asked on fresh ' +
+      'requests still in flight when the load stopped are not counted (their outcome is unknown). "state = oracle": ' +
+      `${text.oracle}; a cluster is asked on fresh ` +
       'connections until both workers answered, and their states are added up. "vs no-attack": storm goodput over the ' +
       'no-attack goodput of the same setup (srs), or of plain node (the setups without a no-attack run). RSS: the whole ' +
-      'server process tree after warm-up → after the storm (the store holds every upload, so it grows with goodput; for ' +
+      `server process tree after warm-up → after the storm (${text.growth}; for ` +
       'several runs, of the median one). Recovery µs: durationUs of the srs.recovery events, all runs pooled.',
   );
   L.push('');
@@ -1405,9 +1233,9 @@ function report(runs: RunResult[], ctx: Context): string {
           .filter(([, row]) => row !== undefined)
           .map(([what, row]) => `${what} ${fixed(pairedRatio(row!), 3)}`)
           .join('; ') +
-        '. Twins are the attacks without the crash: the same fresh connection, timing and stored file part, then a valid last ' +
-        'part (201). Plain node with twins prices the traffic itself; the catch-all adds the exception (no recovery, the ' +
-        'request hangs); srs with twins adds journaling around requests that stay open across many benign ones; srs with ' +
+        `. Twins are the attacks without the crash: ${text.twin}. ` +
+        'Plain node with twins prices the traffic itself; the catch-all adds the exception (no recovery, the ' +
+        'request hangs); srs with twins adds journaling around the attacker\'s requests; srs with ' +
         'attacks adds the crash, the recovery, the 500 and the event.',
     );
     L.push('');
@@ -1470,7 +1298,7 @@ function chart(runs: RunResult[], ctx: Context): string {
   const o: string[] = [];
   o.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="DejaVu Sans, Helvetica, Arial, sans-serif" font-size="12">`);
   o.push(`<rect width="${W}" height="${H}" fill="#ffffff"/>`);
-  o.push(`<text x="${left}" y="26" font-size="17" font-weight="bold">Crash storm: benign goodput over time (Node ${esc(process.version)})</text>`);
+  o.push(`<text x="${left}" y="26" font-size="17" font-weight="bold">Crash storm (${esc(opts.scenario.key)}, ${esc(opts.scenario.advisory)}): benign goodput over time (Node ${esc(process.version)})</text>`);
   o.push(`<text x="${left}" y="46" fill="#444">${esc(attackDescription(ctx))}</text>`);
   o.push(
     `<text x="${left}" y="62" fill="#444">${esc(
@@ -1578,7 +1406,7 @@ async function main(): Promise<void> {
   const startedAt = new Date();
   const t0 = performance.now();
   const log = (s: string) => process.stderr.write(`${s}\n`);
-  const all = setups();
+  const all = setups(opts.scenario);
   const chosen = all.filter((s) => opts.setups.includes(s.key));
   const srs = all.find((s) => s.key === 'srs')!;
   const node = all.find((s) => s.key === 'node')!;
@@ -1661,7 +1489,8 @@ async function main(): Promise<void> {
     process.stdout.write(markdown);
     if (opts.outDir !== null) {
       const major = process.versions.node.split('.')[0];
-      const stem = path.join(opts.outDir, `storm-node${major}${opts.quick ? '-quick' : ''}`);
+      const app = opts.scenario.key === 'upload' ? '' : `${opts.scenario.key}-`;
+      const stem = path.join(opts.outDir, `storm-${app}node${major}${opts.quick ? '-quick' : ''}`);
       fs.mkdirSync(opts.outDir, { recursive: true });
       fs.writeFileSync(`${stem}.md`, markdown);
       fs.writeFileSync(`${stem}.svg`, chart(runs, ctx));

@@ -42,7 +42,8 @@ function fork() {
 }
 
 cluster.on('listening', (_worker, address) => {
-  if (announced) return;
+  // The app's own port, not another server a worker may start (an in-process upstream).
+  if (announced || address.port !== port) return;
   announced = true;
   process.stdout.write(`listening ${address.port}\n`);
 });
