@@ -43,10 +43,10 @@
  *    benign goodput in attack windows with that in calm windows of the same
  *    run (paired); the srs target is judged on that ratio.
  *  - Controls (pulsed, paired; --no-control skips them) split what an attack
- *    costs: plain node with harmless twins of the attacks (the same
- *    connection, timing and stored part, a valid last part: the traffic
- *    itself), the catch-all with attacks (plus the exception), srs with twins
- *    (plus journaling around long-open requests), srs with attacks.
+ *    costs: plain node with harmless twins of the attacks (the scenario's
+ *    attack traffic without the crash), the catch-all with attacks (plus the
+ *    exception), srs with twins (plus journaling around the attacker's
+ *    requests), srs with attacks.
  *  - Each run: a fresh server, a warm-up (unmeasured), then a calm lead-in
  *    and the storm window; goodput and latency are over the storm window.
  *    Afterwards the benchmark waits for outstanding attacks, reads the whole
