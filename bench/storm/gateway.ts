@@ -21,7 +21,7 @@
 import http = require('node:http');
 import path = require('node:path');
 import { performance } from 'node:perf_hooks';
-import { Attack, AttackOptions, BenignLedger, CannonRequest, Scenario, Verdict } from './scenario';
+import { Attack, AttackOptions, BenignLedger, CannonRequest, Scenario, settleRequest, Verdict } from './scenario';
 
 const SKUS = 16;
 
@@ -65,16 +65,6 @@ const attackerAgent = new http.Agent({ keepAlive: true });
 function attackOnce({ port, n, t0, harmless, ledger }: AttackOptions): Promise<Attack> {
   return new Promise((resolve) => {
     const t = performance.now() - t0;
-    const id = `twin-${n}`;
-    let settled = false;
-    const done = (outcome: string) => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      // A twin is a request of the attacker's client that the gateway counts like any other.
-      if (harmless) (/^\d+$/.test(outcome) ? ledger.answered : ledger.unknown).add(id);
-      resolve({ t, outcome });
-    };
     const req = http.request({
       host: '127.0.0.1',
       port,
@@ -83,16 +73,11 @@ function attackOnce({ port, n, t0, harmless, ledger }: AttackOptions): Promise<A
       agent: attackerAgent,
       headers: { 'x-client': 'attacker' },
     });
-    const timer = setTimeout(() => {
-      req.destroy();
-      done('no answer (3 s)');
-    }, 3000);
-    req.on('response', (res) => {
-      res.resume();
-      res.on('end', () => done(String(res.statusCode)));
-      res.on('error', (e: NodeJS.ErrnoException) => done(e.code ?? e.message));
+    settleRequest(req, 3000, (outcome) => {
+      // A twin is a request of the attacker's client that the gateway counts like any other.
+      if (harmless) (/^\d+$/.test(outcome) ? ledger.answered : ledger.unknown).add(`twin-${n}`);
+      resolve({ t, outcome });
     });
-    req.on('error', (e: NodeJS.ErrnoException) => done(e.code ?? e.message));
     req.end();
   });
 }

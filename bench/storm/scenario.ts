@@ -4,6 +4,7 @@
  * oracle that judges its final state. bench/storm.ts runs any of them under
  * every setup; upload.ts and gateway.ts are the two there are.
  */
+import type { ClientRequest } from 'node:http';
 
 /** The slice of autocannon's request options a scenario builds (autocannon has no bundled types). */
 export interface CannonContext {
@@ -106,6 +107,31 @@ export interface Scenario {
   /** Compares the states of all processes (added up) with the oracle. */
   judge(states: unknown[], ledger: BenignLedger, restarts: number): Verdict;
   text(o: { readsEvery: number; gapMs: number }): ScenarioText;
+}
+
+/**
+ * Reports how one attacker request ended, once: its status code, a socket
+ * error's code, or no answer within timeoutMs (the request is then
+ * destroyed).
+ */
+export function settleRequest(req: ClientRequest, timeoutMs: number, done: (outcome: string) => void, timeoutLabel = `no answer (${timeoutMs / 1000} s)`): void {
+  let settled = false;
+  const finish = (outcome: string) => {
+    if (settled) return;
+    settled = true;
+    clearTimeout(timer);
+    done(outcome);
+  };
+  const timer = setTimeout(() => {
+    req.destroy();
+    finish(timeoutLabel);
+  }, timeoutMs);
+  req.on('response', (res) => {
+    res.resume();
+    res.on('end', () => finish(String(res.statusCode)));
+    res.on('error', (e: NodeJS.ErrnoException) => finish(e.code ?? e.message));
+  });
+  req.on('error', (e: NodeJS.ErrnoException) => finish(e.code ?? e.message));
 }
 
 /** "1,234" */

@@ -15,7 +15,7 @@
 import http = require('node:http');
 import path = require('node:path');
 import { performance } from 'node:perf_hooks';
-import { Attack, AttackOptions, BenignLedger, CannonRequest, count, Scenario, Verdict } from './scenario';
+import { Attack, AttackOptions, BenignLedger, CannonRequest, count, Scenario, settleRequest, Verdict } from './scenario';
 
 const BOUNDARY = '----StormBenchBoundary7MA4YWxkTrZu0gW';
 const MULTIPART = `multipart/form-data; boundary=${BOUNDARY}`;
@@ -68,17 +68,7 @@ function benignRequests(ledger: BenignLedger, readsEvery: number): CannonRequest
 function attackOnce({ port, n, gapMs, t0, harmless, ledger }: AttackOptions): Promise<Attack> {
   return new Promise((resolve) => {
     let t = performance.now() - t0;
-    let settled = false;
     const file = harmless ? `twin-${n}.txt` : `evil-${n}.txt`;
-    const done = (outcome: string) => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      clearTimeout(tail);
-      // A harmless twin is a benign upload of the attacker's client: the oracle keeps it when acknowledged.
-      if (harmless) (outcome === '201' ? ledger.succeeded : ledger.unknown).add(file);
-      resolve({ t, outcome });
-    };
     const req = http.request({
       host: '127.0.0.1',
       port,
@@ -87,21 +77,18 @@ function attackOnce({ port, n, gapMs, t0, harmless, ledger }: AttackOptions): Pr
       agent: false,
       headers: { 'content-type': MULTIPART, 'transfer-encoding': 'chunked' },
     });
-    const timer = setTimeout(() => {
-      req.destroy();
-      done('no answer (3 s)');
-    }, gapMs + 3000);
-    req.on('response', (res) => {
-      res.resume();
-      res.on('end', () => done(String(res.statusCode)));
-      res.on('error', (e: NodeJS.ErrnoException) => done(e.code ?? e.message));
-    });
-    req.on('error', (e: NodeJS.ErrnoException) => done(e.code ?? e.message));
+    let tail: NodeJS.Timeout | undefined;
+    settleRequest(req, gapMs + 3000, (outcome) => {
+      clearTimeout(tail);
+      // A harmless twin is a benign upload of the attacker's client: the oracle keeps it when acknowledged.
+      if (harmless) (outcome === '201' ? ledger.succeeded : ledger.unknown).add(file);
+      resolve({ t, outcome });
+    }, 'no answer (3 s)');
     req.write(
       `--${BOUNDARY}\r\nContent-Disposition: form-data; name="file"; filename="${file}"\r\n\r\n` +
         `${harmless ? TWIN_CONTENT : EVIL_CONTENT}\r\n--${BOUNDARY}\r\n`,
     );
-    const tail = setTimeout(() => {
+    tail = setTimeout(() => {
       t = performance.now() - t0;
       // The attack: a part whose first header line starts with a space (the published payload).
       req.end(`${harmless ? '' : ' '}Content-Disposition: form-data; name="x"\r\n\r\n\r\n--${BOUNDARY}--`);
