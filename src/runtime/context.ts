@@ -33,8 +33,10 @@ export abstract class RequestContext {
    * [kind, target, event, listener] quadruples: no allocation per record.
    */
   resources: unknown[] | undefined = undefined;
-  /** Its journal (journal.ts): one watch per long-lived location it wrote. */
+  /** Its journal (journal.ts): two slots per long-lived location it wrote. */
   journal: unknown[] | undefined = undefined;
+  /** A long journal's index, location -> its slot in the journal (journal.ts). */
+  journalIndex: Map<unknown, unknown> | undefined = undefined;
   /** Record count at which resources.ts next prunes spent entries. */
   pruneAt = 64;
   readonly id = ++lastId;

@@ -85,7 +85,20 @@ abstract class Location {
   base = 0; // absolute sequence number of log[0]
   /** Log length at which leave next looks for a trim (see leave). */
   trimAt = TRIM_MIN;
-  watchers: Watch[] = [];
+  /**
+   * How many watches it has: a count, not a list. A list of watches (young
+   * objects) in a location (an old one) cost every first write a store
+   * through the collector's write barrier and a cache miss on the list's
+   * backing store, and every leave another; the oldest watcher is found in
+   * the log instead, when a trim needs it (see oldestLiveEntry).
+   */
+  watching = 0;
+  /**
+   * Nobody watches it any more and its log is spent: emptied on its next
+   * write or sweep, not when its last watcher leaves (a commit, at the end
+   * of the event loop's turn, would find the log out of the cache).
+   */
+  stale = false;
   /** In the idle list (see leave): unwatched, still indexed. */
   idle = false;
   /** Watched again while in the idle list: kept through the next sweep (see sweepIdle). */
@@ -96,19 +109,22 @@ abstract class Location {
   abstract unindex(): void;
 }
 
+/**
+ * A watch of an array (a value location's watch is two slots of its
+ * journal, see openValueWatch).
+ */
 class Watch {
-  unresolved = false; // the log overflowed before the watcher ended
-  /** Its index in loc.watchers, -1 once it left: leaving costs no search. */
+  /** The log overflowed before the watcher ended. */
+  unresolved = false;
+  /** Its index in loc.watchers, -1 once it left. */
   slot = -1;
   /** Where it started watching: the log's end then. */
   readonly seq: number;
-  /** The log's end before its last write. */
-  lastSeq: number;
   constructor(
     readonly ctx: RequestContext,
     readonly loc: Location | ArrayLocation,
   ) {
-    this.seq = this.lastSeq = logEnd(loc);
+    this.seq = logEnd(loc);
   }
 }
 
@@ -337,7 +353,10 @@ class ArrayLocation {
   log: unknown[] = [];
   base = 0;
   trimAt = TRIM_MIN;
+  /** Its watches, listed (a rollback adjusts the others' snapshots), and counted as a value location's are. */
   watchers: ArrayWatch[] = [];
+  watching = 0;
+  stale = false; // never: an array's log is emptied when its last watcher leaves
   idle = false;
   reused = false;
   constructor(readonly arr: unknown[]) {}
@@ -348,8 +367,15 @@ class ArrayLocation {
 
 // --- journals ----------------------------------------------------------------
 
-/** A context's journal: its watches, one per location it wrote (ctx.journal). */
-const journalOf = (ctx: RequestContext) => ctx.journal as Watch[] | undefined;
+/**
+ * A context's journal (ctx.journal), one pair of slots per watch: a value
+ * location and the log position where its watch started, or an array's
+ * ArrayWatch and -1. Flat and young: a value watch costs no object, and a
+ * commit reads the journal front to back.
+ */
+type Journal = unknown[];
+const journalOf = (ctx: RequestContext) => ctx.journal as Journal | undefined;
+const ARRAY_WATCH = -1;
 
 /** Number of journals open; the instrumented code's fast path checks it through `runtime.a`. */
 let openJournals = 0;
@@ -374,40 +400,123 @@ function currentWriter(): RequestContext | null {
   return ctx;
 }
 
+/** Past this many watches a journal is also indexed by location (see findSlot). */
+const JOURNAL_SCAN = 16;
+
 /**
- * ctx's watch of loc, if it has one. Searches the shorter of the two lists:
- * a hot location under many concurrent requests has as many watchers, while
- * a request's own journal is usually a handful of locations.
+ * Where ctx's watch of loc sits in its journal (the location's slot), or -1:
+ * none when nobody watches loc; else found in ctx's own journal (young,
+ * usually a handful of watches), newest first, or through its index once it
+ * is long. A watch that gave its location up (see overflow) is none: a new
+ * write opens a new one.
  */
-function findWatch(loc: Location | ArrayLocation, ctx: RequestContext): Watch | undefined {
-  const watchers: Watch[] = loc.watchers;
+function findSlot(loc: Location | ArrayLocation, ctx: RequestContext): number {
+  if (loc.watching === 0) return -1;
   const own = journalOf(ctx);
-  if (own === undefined) return undefined;
-  if (own.length < watchers.length) {
-    // An unresolved watch left its location (see overflow): a new write opens a new one.
-    for (let i = 0; i < own.length; i++) if (own[i]!.loc === loc && !own[i]!.unresolved) return own[i];
+  if (own === undefined) return -1;
+  const index = ctx.journalIndex;
+  let at = -1;
+  if (index !== undefined) {
+    at = (index.get(loc) as number | undefined) ?? -1;
+  } else if (loc instanceof ArrayLocation) {
+    for (let i = own.length - 2; i >= 0; i -= 2) {
+      if (own[i + 1] === ARRAY_WATCH && (own[i] as ArrayWatch).loc === loc) {
+        at = i;
+        break;
+      }
+    }
   } else {
-    for (let i = 0; i < watchers.length; i++) if (watchers[i]!.ctx === ctx) return watchers[i];
+    for (let i = own.length - 2; i >= 0; i -= 2) {
+      if (own[i] === loc) {
+        at = i;
+        break;
+      }
+    }
   }
-  return undefined;
+  return at !== -1 && isCurrent(own, at) ? at : -1;
 }
 
-/** Starts a watch (a Watch, or an ArrayWatch for an array): on its location and in its context's journal. */
-function openWatch<W extends Watch>(watch: W): W {
-  if (watch.loc.idle) watch.loc.reused = true;
-  const watchers = watch.loc.watchers as Watch[];
-  watch.slot = watchers.length;
-  watchers[watchers.length] = watch;
-  const ctx = watch.ctx;
+/** Whether the watch at slot `at` of a journal still holds its location (see overflow). */
+function isCurrent(journal: Journal, at: number): boolean {
+  const seq = journal[at + 1] as number;
+  if (seq === ARRAY_WATCH) return !(journal[at] as ArrayWatch).unresolved;
+  return seq >= (journal[at] as Location).base;
+}
+
+/** Adds a watch to ctx's journal (opening the journal on its first one); returns its slot. */
+function addToJournal(ctx: RequestContext, loc: Location | ArrayLocation, entry: unknown, seq: number): number {
+  if (loc.idle) loc.reused = true;
+  loc.watching++;
   let list = journalOf(ctx);
   if (list === undefined) {
     list = [];
     ctx.journal = list;
     openJournals++;
+    markOpen(ctx.id);
     onJournalOpened(ctx);
   }
-  list[list.length] = watch;
+  const at = list.length;
+  list[at] = entry;
+  list[at + 1] = seq;
+  if (ctx.journalIndex !== undefined) ctx.journalIndex.set(loc, at);
+  else if (list.length > 2 * JOURNAL_SCAN) ctx.journalIndex = indexJournal(list);
+  return at;
+}
+
+/** A long journal's index: location -> the slot of its newest watch. */
+function indexJournal(list: Journal): Map<unknown, unknown> {
+  const index = new Map<unknown, unknown>();
+  for (let i = 0; i < list.length; i += 2) {
+    index.set(list[i + 1] === ARRAY_WATCH ? (list[i] as ArrayWatch).loc : list[i], i);
+  }
+  return index;
+}
+
+/** Starts ctx's watch of an array. */
+function openArrayWatch(ctx: RequestContext, loc: ArrayLocation): ArrayWatch {
+  const watch = new ArrayWatch(ctx, loc);
+  watch.slot = loc.watchers.length;
+  loc.watchers.push(watch);
+  addToJournal(ctx, loc, watch, ARRAY_WATCH);
   return watch;
+}
+
+// --- which writers still have a journal open ----------------------------------
+//
+// A log names its writers by id. The oldest watcher of a location is the
+// writer of the first entry whose journal is still open (a watch starts at
+// its writer's first entry), so a trim finds it in the log. Open ids sit in
+// a typed array by their low bits (no collector barrier, no hashing); an
+// open id whose slot is taken by another (a connection open for 65,536
+// requests) waits in a set.
+
+const OPEN_SLOTS = 1 << 16;
+const openSlots = new Float64Array(OPEN_SLOTS);
+const openElsewhere = new Set<number>();
+
+function markOpen(id: number): void {
+  const slot = id & (OPEN_SLOTS - 1);
+  if (openSlots[slot] === 0) openSlots[slot] = id;
+  else openElsewhere.add(id);
+}
+
+function markClosed(id: number): void {
+  const slot = id & (OPEN_SLOTS - 1);
+  if (openSlots[slot] === id) openSlots[slot] = 0;
+  else openElsewhere.delete(id);
+}
+
+function isOpen(id: number): boolean {
+  return openSlots[id & (OPEN_SLOTS - 1)] === id || (openElsewhere.size !== 0 && openElsewhere.has(id));
+}
+
+/** Index of the first entry at or after `from` written by an open journal (other than `except`), or the log's length. */
+function oldestLiveEntry(log: unknown[], from: number, except: number): number {
+  for (let i = from; i < log.length; i += STRIDE) {
+    const writer = log[i] as number;
+    if (writer !== NO_WRITER && writer !== except && isOpen(writer)) return i;
+  }
+  return log.length;
 }
 
 /** Called by the context layer when a journal opens (to schedule its commit). */
@@ -420,8 +529,9 @@ export function journalsOpen(): number {
   return openJournals;
 }
 
+/** Its number of watches. */
 export function journalSize(ctx: RequestContext): number {
-  return journalOf(ctx)?.length ?? 0;
+  return (journalOf(ctx)?.length ?? 0) >> 1;
 }
 
 function append(loc: Location | ArrayLocation, writer: Writer, kind: WriteKind, a: unknown, b: unknown): void {
@@ -436,23 +546,54 @@ function append(loc: Location | ArrayLocation, writer: Writer, kind: WriteKind, 
   log[end + 1] = kind;
   log[end + 2] = a;
   log[end + 3] = b;
-  if (log.length > LOG_CAP * STRIDE) overflow(loc);
+  if (end + STRIDE > LOG_CAP * STRIDE) overflow(loc);
+  // A value location's log is trimmed here, where it is in the cache anyway
+  // (an array's when a watcher leaves, see leaveArray). Trimmed when it has
+  // doubled since it was last looked at: finding the oldest watcher costs a
+  // pass over the log.
+  else if (end + STRIDE >= loc.trimAt && !(loc instanceof ArrayLocation)) trim(loc, false);
 }
 
 /** The oldest watcher gives the location up; the log is trimmed to the next one. */
 function overflow(loc: Location | ArrayLocation): void {
-  const oldest = (loc.watchers as Watch[]).reduce((a, b) => (b.seq < a.seq ? b : a));
-  oldest.unresolved = true;
-  leave(oldest); // the journal keeps it, marked unresolved
-  if (loc.watchers.length > 0) trim(loc, true);
+  if (loc instanceof ArrayLocation) {
+    const oldest = loc.watchers.reduce((a, b) => (b.seq < a.seq ? b : a));
+    oldest.unresolved = true;
+    leaveArray(oldest); // the journal keeps it, marked unresolved
+    if (loc.watching > 0) trim(loc, true);
+    return;
+  }
+  // The oldest watcher's log is cut from under it (start < base: it no
+  // longer holds the location, see isCurrent); it still counts until its
+  // journal closes.
+  const log = loc.log;
+  const first = oldestLiveEntry(log, 0, NO_WRITER);
+  // No open writer left in it (only cut watchers, and writes from outside any request): all of it goes.
+  cut(loc, first === log.length ? first : oldestLiveEntry(log, first + STRIDE, log[first] as number));
+}
+
+/** Drops the log's first `at` slots. */
+function cut(loc: Location | ArrayLocation, at: number): void {
+  loc.log = loc.log.slice(at);
+  loc.base += at >> LOG_SHIFT;
+}
+
+/** Empties the log of a location nobody watched since it went stale (see Location.stale). */
+function freshen(loc: Location | ArrayLocation): void {
+  loc.stale = false;
+  loc.base = logEnd(loc);
+  clearLog(loc.log);
+  loc.trimAt = TRIM_MIN;
 }
 
 /** Records a write to a location before it happens; opens a watch for a live request. */
 function recordValueWrite(loc: Location, writer: Writer, kind: WriteKind): void {
   if (writer !== null) {
-    const watch = findWatch(loc, writer) ?? openWatch(new Watch(writer, loc));
-    watch.lastSeq = logEnd(loc);
-  } else if (loc.watchers.length === 0) {
+    if (findSlot(loc, writer) === -1) {
+      if (loc.stale) freshen(loc);
+      addToJournal(writer, loc, loc, logEnd(loc));
+    }
+  } else if (loc.watching === 0) {
     return; // an idle location: nobody needs its history
   }
   loc.read();
@@ -484,7 +625,7 @@ export function propertyWrite(obj: unknown, key: PropertyKey, kind: WriteKind): 
   let loc = propIndex.find(obj, key);
   const known = propIndex.known;
   const writer = currentWriter();
-  if (loc === undefined || (loc.watchers.length === 0 && writer !== null)) {
+  if (loc === undefined || (loc.watching === 0 && writer !== null)) {
     if (writer === null || ownedBy(writer, obj)) return;
     // A proxy stays one: checked once, before its first location is made
     // (an object with locations is not one).
@@ -548,11 +689,14 @@ export function arrayWrite(arr: unknown[], kind: WriteKind.Append | WriteKind.Sh
     loc = new ArrayLocation(arr);
     arrayIndex.set(arr, loc);
   }
-  if (writer === null && loc.watchers.length === 0) return; // idle: nobody needs its history
+  if (writer === null && loc.watching === 0) return; // idle: nobody needs its history
   if (writer !== null) {
-    let watch = findWatch(loc, writer) as ArrayWatch | undefined;
-    if (watch === undefined) {
-      watch = openWatch(new ArrayWatch(writer, loc));
+    const at = findSlot(loc, writer);
+    let watch: ArrayWatch;
+    if (at !== -1) {
+      watch = journalOf(writer)![at] as ArrayWatch;
+    } else {
+      watch = openArrayWatch(writer, loc);
       watch.snapshotLen = arr.length;
     }
     if (kind !== WriteKind.Append && watch.snapshot === undefined) {
@@ -562,7 +706,6 @@ export function arrayWrite(arr: unknown[], kind: WriteKind.Append | WriteKind.Sh
         if (loc.log[i] !== writer.id) watch.snapshotClean = false;
       }
     }
-    watch.lastSeq = logEnd(loc);
     if (kind === WriteKind.Append) {
       if (values === undefined) watch.appendedKnown = false;
       else if (watch.appended === undefined) watch.appended = values;
@@ -601,12 +744,14 @@ function sweepIdle(): void {
   idleLocations = [];
   for (let i = 0; i < list.length; i++) {
     const loc = list[i]!;
-    if (loc.watchers.length !== 0) {
+    if (loc.watching !== 0) {
       // Watched now: back in the list when it is left again.
       loc.idle = false;
       loc.reused = false;
     } else if (loc.reused) {
       loc.reused = false;
+      // What its last watchers' log holds is let go too.
+      if (loc.stale) freshen(loc);
       idleLocations.push(loc);
     } else {
       loc.idle = false;
@@ -641,90 +786,104 @@ function clearLog(log: unknown[]): void {
   else while (log.length !== 0) log.pop();
 }
 
-/** Removes a watch from its location, trimming the log no live watcher needs any more. */
-function leave(watch: Watch): void {
-  const loc = watch.loc;
-  const watchers = loc.watchers as Watch[];
-  // Unordered: swap with the last one (splice would allocate its result array, shift copies).
-  const i = watch.slot;
-  if (i !== -1) {
-    watch.slot = -1;
-    const last = watchers.pop()!;
-    if (i < watchers.length) {
-      watchers[i] = last;
-      last.slot = i;
-    }
-  }
-  if (watchers.length === 0) {
+/** A location lost a watcher: past its last one it goes stale and idle. */
+function unwatch(loc: Location | ArrayLocation): void {
+  if (--loc.watching !== 0) return;
+  if (loc instanceof ArrayLocation) {
     loc.base = logEnd(loc);
     clearLog(loc.log);
     loc.trimAt = TRIM_MIN;
-    if (!loc.idle) {
-      loc.idle = true;
-      const idle = idleLocations.length + 1;
-      idleLocations[idle - 1] = loc;
-      if (idle >= sweepAt) sweepIdle();
-      else if (sweepTimer === undefined) scheduleSweep();
-    }
-    return;
+  } else {
+    loc.stale = true;
   }
-  // Trimmed when it has doubled since it was last looked at: finding the
-  // oldest watcher costs a pass over them all, which a hot location under
-  // many concurrent requests would otherwise pay on every leave.
+  if (!loc.idle) {
+    loc.idle = true;
+    const idle = idleLocations.length + 1;
+    idleLocations[idle - 1] = loc;
+    if (idle >= sweepAt) sweepIdle();
+    else if (sweepTimer === undefined) scheduleSweep();
+  }
+}
+
+/** Removes an array watch from its location, trimming the log no live watcher needs any more. */
+function leaveArray(watch: ArrayWatch): void {
+  const i = watch.slot;
+  if (i === -1) return; // left already (unresolved, see overflow)
+  watch.slot = -1;
+  const loc = watch.loc as ArrayLocation;
+  // Unordered: swap with the last one (splice would allocate its result array, shift copies).
+  const watchers = loc.watchers;
+  const last = watchers.pop()!;
+  if (i < watchers.length) {
+    watchers[i] = last;
+    last.slot = i;
+  }
+  if (loc.watching === 1) return unwatch(loc);
+  loc.watching--;
+  // Trimmed when it has doubled since it was last looked at (finding the oldest watcher costs a pass over them all).
   if (loc.log.length >= loc.trimAt) trim(loc, false);
+}
+
+/** The journal's watch at slot `at` leaves its location. */
+function leave(journal: Journal, at: number): void {
+  if (journal[at + 1] === ARRAY_WATCH) leaveArray(journal[at] as ArrayWatch);
+  else unwatch(journal[at] as Location);
 }
 
 /** Drops the log's entries from before its oldest watcher (when that halves it, unless forced). */
 function trim(loc: Location | ArrayLocation, force: boolean): void {
-  const watchers: Watch[] = loc.watchers;
-  let min = Infinity;
-  for (let w = 0; w < watchers.length; w++) if (watchers[w]!.seq < min) min = watchers[w]!.seq;
-  const drop = min - loc.base;
-  if (drop > 0 && (force || drop * STRIDE * 2 >= loc.log.length)) {
-    loc.log = loc.log.slice(drop * STRIDE);
-    loc.base = min;
+  let drop: number; // slots
+  if (loc instanceof ArrayLocation) {
+    let min = Infinity;
+    for (let w = 0; w < loc.watchers.length; w++) if (loc.watchers[w]!.seq < min) min = loc.watchers[w]!.seq;
+    drop = (min - loc.base) * STRIDE;
+  } else {
+    // Entries of a writer whose journal closed and opened again (late work)
+    // or whose watch was cut (see overflow) count as its oldest: trimmed less, never more.
+    drop = oldestLiveEntry(loc.log, 0, NO_WRITER);
   }
+  if (drop > 0 && (force || drop * 2 >= loc.log.length)) cut(loc, drop);
   loc.trimAt = Math.max(TRIM_MIN, 2 * loc.log.length);
 }
 
-function closeJournal(ctx: RequestContext): Watch[] {
+function closeJournal(ctx: RequestContext): Journal {
   const list = journalOf(ctx);
   if (list === undefined) return [];
   ctx.journal = undefined;
+  ctx.journalIndex = undefined;
   openJournals--;
+  markClosed(ctx.id);
   return list;
 }
 
 /** The request's work has ended normally: its journal is dropped. */
 export function commit(ctx: RequestContext): void {
   const list = closeJournal(ctx);
-  for (let i = 0; i < list.length; i++) if (!list[i]!.unresolved) leave(list[i]!);
+  for (let i = 0; i < list.length; i += 2) leave(list, i);
 }
 
 /** Takes the faulty request's effects out of every location it wrote. */
 export function rollback(ctx: RequestContext): RollbackCounts & { journal: number } {
   const counts: RollbackCounts = { restored: 0, compensated: 0, cleansed: 0, propagated: 0, unresolved: 0 };
+  const F = ctx.id;
   const list = closeJournal(ctx);
-  for (const watch of list) {
-    if (watch.unresolved) {
-      counts.unresolved++;
-      continue;
-    }
-    if (watch instanceof ArrayWatch) rollbackArray(watch, counts);
-    else rollbackValue(watch, watch.loc as Location, counts);
-    leave(watch);
+  for (let i = 0; i < list.length; i += 2) {
+    if (!isCurrent(list, i)) counts.unresolved++;
+    else if (list[i + 1] === ARRAY_WATCH) rollbackArray(list[i] as ArrayWatch, counts);
+    else rollbackValue(F, list[i + 1] as number, list[i] as Location, counts);
+    leave(list, i);
   }
-  return { ...counts, journal: list.length };
+  return { ...counts, journal: list.length >> 1 };
 }
 
 function isNumeric(v: unknown): boolean {
   return typeof v === 'number' || typeof v === 'bigint';
 }
 
-function rollbackValue(watch: Watch, loc: Location, counts: RollbackCounts): void {
-  const F = watch.ctx.id; // as the log names writers
+/** F: the faulty request's id, as the log names writers; seq: where its watch of loc started. */
+function rollbackValue(F: number, seq: number, loc: Location, counts: RollbackCounts): void {
   const log = loc.log;
-  const start = (watch.seq - loc.base) * STRIDE;
+  const start = (seq - loc.base) * STRIDE;
   loc.read();
   const curHad = readHad;
   const cur = readValue;
