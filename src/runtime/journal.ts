@@ -578,11 +578,17 @@ function cut(loc: Location | ArrayLocation, at: number): void {
   loc.base += at >> LOG_SHIFT;
 }
 
-/** Empties the log of a location nobody watched since it went stale (see Location.stale). */
+/**
+ * Empties the log of a location nobody watched since it went stale (see
+ * Location.stale). A new array rather than the old one emptied: the old
+ * one's backing store was last written a turn of the event loop ago and is
+ * out of the cache, a young one is not (measured: ~2-4 % less CPU a request
+ * on the realistic app).
+ */
 function freshen(loc: Location | ArrayLocation): void {
   loc.stale = false;
   loc.base = logEnd(loc);
-  clearLog(loc.log);
+  loc.log = [];
   loc.trimAt = TRIM_MIN;
 }
 
