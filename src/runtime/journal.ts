@@ -587,7 +587,9 @@ function cut(loc: Location | ArrayLocation, at: number): void {
  */
 function freshen(loc: Location | ArrayLocation): void {
   loc.stale = false;
-  loc.base = logEnd(loc);
+  // Positions start again from 0 (the old log is not even read): no journal
+  // holds a watch of a stale location, so no position from before is compared again.
+  loc.base = 0;
   loc.log = [];
   loc.trimAt = TRIM_MIN;
 }
