@@ -920,12 +920,12 @@ describe('journals', () => {
   });
 
   it('an open journal whose id shares its open-writer slot with a later one keeps its history through trims', () => {
-    // Open writers are kept by the low 16 bits of their id: W and X collide.
+    // Open writers are kept by the low 12 bits of their id: W and X collide.
     const o: Obj = { n: 0 };
     const W = new TestContext('w');
     as(W, () => add(o, 'n', 1000));
     let X = new TestContext('x');
-    while ((X.id - W.id) % 65_536 !== 0) X = new TestContext('x');
+    while ((X.id - W.id) % 4096 !== 0) X = new TestContext('x');
     as(X, () => add(o, 'n', 1));
     const benign = (count: number) => {
       for (let i = 0; i < count; i++) {

@@ -487,10 +487,10 @@ function openArrayWatch(ctx: RequestContext, loc: ArrayLocation): ArrayWatch {
 // writer of the first entry whose journal is still open (a watch starts at
 // its writer's first entry), so a trim finds it in the log. Open ids sit in
 // a typed array by their low bits (no collector barrier, no hashing); an
-// open id whose slot is taken by another (a connection open for 65,536
+// open id whose slot is taken by another (a connection open for 4,096
 // requests) waits in a set.
 
-const OPEN_SLOTS = 1 << 16;
+const OPEN_SLOTS = 1 << 12; // 32 KB
 const openSlots = new Float64Array(OPEN_SLOTS);
 const openElsewhere = new Set<number>();
 
