@@ -12,10 +12,11 @@ import { setTimeoutOrig } from './primordials';
  *  - others assigned it after the faulty request's last write -> cleansed.
  *
  * A location is a property of an object, a variable in a scope, a Map entry,
- * a Set member, or a whole array. Each location has a log of writes, kept only
- * while some live journal watches it: [writer id, kind, had, before] per write,
- * recorded *before* the write happens (the value after a write is the
- * `before` of the next entry, or the current value for the last one).
+ * a Set member, or a whole array. Each location has a log of writes, kept
+ * while some live journal watches it (and dropped on its next write or idle
+ * sweep after that): [writer id, kind, had, before] per write, recorded
+ * *before* the write happens (the value after a write is the `before` of the
+ * next entry, or the current value for the last one).
  */
 
 export const enum WriteKind {
@@ -82,8 +83,8 @@ let readValue: unknown = undefined;
 /** How a location is read and written back: property, variable, Map entry, Set member. */
 abstract class Location {
   log: unknown[] = [];
-  base = 0; // absolute sequence number of log[0]
-  /** Log length at which leave next looks for a trim (see leave). */
+  base = 0; // position of log[0] in the location's history since it was last fresh (see freshen)
+  /** Log length at which append next looks for a trim. */
   trimAt = TRIM_MIN;
   /**
    * How many watches it has: a count, not a list. A list of watches (young
@@ -111,7 +112,7 @@ abstract class Location {
 
 /**
  * A watch of an array (a value location's watch is two slots of its
- * journal, see openValueWatch).
+ * journal, see addToJournal).
  */
 class Watch {
   /** The log overflowed before the watcher ended. */
