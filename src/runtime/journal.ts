@@ -111,10 +111,11 @@ abstract class Location {
 }
 
 /**
- * A watch of an array (a value location's watch is two slots of its
- * journal, see addToJournal).
+ * A watch of a whole array: where it started and what its rollback needs
+ * besides the log. (A value location's watch is two slots of its journal,
+ * see addToJournal: no object.)
  */
-class Watch {
+class ArrayWatch {
   /** The log overflowed before the watcher ended. */
   unresolved = false;
   /** Its index in loc.watchers, -1 once it left. */
@@ -123,14 +124,10 @@ class Watch {
   readonly seq: number;
   constructor(
     readonly ctx: RequestContext,
-    readonly loc: Location | ArrayLocation,
+    readonly loc: ArrayLocation,
   ) {
     this.seq = logEnd(loc);
   }
-}
-
-/** A watch of a whole array: what its rollback needs besides the log (only arrays pay for these fields). */
-class ArrayWatch extends Watch {
   snapshot: unknown[] | undefined = undefined; // contents before the first Mutate
   /**
    * The values this watcher pushed, in order, to find them again by value if
@@ -419,22 +416,20 @@ function findSlot(loc: Location | ArrayLocation, ctx: RequestContext): number {
   let at = -1;
   if (index !== undefined) {
     at = (index.get(loc) as number | undefined) ?? -1;
-  } else if (loc instanceof ArrayLocation) {
-    for (let i = own.length - 2; i >= 0; i -= 2) {
-      if (own[i + 1] === ARRAY_WATCH && (own[i] as ArrayWatch).loc === loc) {
-        at = i;
-        break;
-      }
-    }
   } else {
     for (let i = own.length - 2; i >= 0; i -= 2) {
-      if (own[i] === loc) {
+      if (locationAt(own, i) === loc) {
         at = i;
         break;
       }
     }
   }
   return at !== -1 && isCurrent(own, at) ? at : -1;
+}
+
+/** The location of the watch at slot `at` of a journal. */
+function locationAt(journal: Journal, at: number): unknown {
+  return journal[at + 1] === ARRAY_WATCH ? (journal[at] as ArrayWatch).loc : journal[at];
 }
 
 /** Whether the watch at slot `at` of a journal still holds its location (see overflow). */
@@ -467,9 +462,7 @@ function addToJournal(ctx: RequestContext, loc: Location | ArrayLocation, entry:
 /** A long journal's index: location -> the slot of its newest watch. */
 function indexJournal(list: Journal): Map<unknown, unknown> {
   const index = new Map<unknown, unknown>();
-  for (let i = 0; i < list.length; i += 2) {
-    index.set(list[i + 1] === ARRAY_WATCH ? (list[i] as ArrayWatch).loc : list[i], i);
-  }
+  for (let i = 0; i < list.length; i += 2) index.set(locationAt(list, i), i);
   return index;
 }
 
@@ -819,7 +812,7 @@ function leaveArray(watch: ArrayWatch): void {
   const i = watch.slot;
   if (i === -1) return; // left already (unresolved, see overflow)
   watch.slot = -1;
-  const loc = watch.loc as ArrayLocation;
+  const loc = watch.loc;
   // Unordered: swap with the last one (splice would allocate its result array, shift copies).
   const watchers = loc.watchers;
   const last = watchers.pop()!;
@@ -1055,7 +1048,7 @@ function rollbackTrimmed(watch: ArrayWatch, loc: ArrayLocation, start: number, c
 }
 
 function rollbackArray(watch: ArrayWatch, counts: RollbackCounts): void {
-  const loc = watch.loc as ArrayLocation;
+  const loc = watch.loc;
   const arr = loc.arr;
   const F = watch.ctx.id; // as the log names writers
   const log = loc.log;
