@@ -62,6 +62,20 @@ describe('pipelined requests under srs run', () => {
     assert.equal(event.error.message, 'crash in end');
   });
 
+  it('a rejection fails its request alone: the connection stays open for the requests pipelined after it', async () => {
+    const { raw, event } = await oneRecovery(get('/reject') + get('/ok') + closing(post('/end', 'fine')), [500, 200, 200]);
+    assert.equal(event.crash, 'unhandledRejection');
+    assert.equal(event.request.url, '/reject');
+    assert.doesNotMatch(raw.split('\r\n\r\n')[0]!, /connection: close/i, 'the 500 keeps the connection');
+    assert.match(raw, /got fine/);
+  });
+
+  it('a rejection before its request was read to its end closes the connection: the rest is not parsed as a request', async () => {
+    const { raw, event } = await oneRecovery(`POST /reject HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n${get('/ok')}`, [500]);
+    assert.equal(event.crash, 'unhandledRejection');
+    assert.match(raw, /connection: close/i);
+  });
+
   it('a request handed to a second server by hand runs in a request of its own, nested in the first', async () => {
     const { event } = await oneRecovery(closing(get('/delegate/crash')), [500]);
     assert.equal(event.request.url, '/inner/crash');

@@ -37,6 +37,10 @@ function errorBody(err: unknown): string {
   return `Internal Server Error\n\n${stack}\n`;
 }
 
+function errorHeaders(body: string): http.OutgoingHttpHeaders {
+  return { 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(body) };
+}
+
 class HttpRequestContext extends RequestContext {
   // Read when the request arrives: routers rewrite req.url, and a destroyed socket forgets its peer.
   private readonly method: string | undefined;
@@ -67,7 +71,7 @@ class HttpRequestContext extends RequestContext {
     forgetFinishedListeners(this, [this.req, this.res]);
   }
 
-  isolate(err: unknown): string {
+  isolate(err: unknown, unwound: boolean): string {
     const { res } = this;
     // A crash after the response went out takes nothing back from the client,
     // and the connection may already carry the next request.
@@ -76,12 +80,15 @@ class HttpRequestContext extends RequestContext {
       try {
         for (const name of res.getHeaderNames()) res.removeHeader(name);
         const body = errorBody(err);
-        res.shouldKeepAlive = false;
-        res.writeHead(500, {
-          'content-type': 'text/plain; charset=utf-8',
-          'content-length': Buffer.byteLength(body),
-          connection: 'close',
-        });
+        // The connection stays open (as Node decides) for the client's next
+        // requests, pipelined ones included, which closing would fail with
+        // this one, where it is known to sit between requests: this one was
+        // read to its end, and the crash unwound nothing of the connection's
+        // (a throw out of a parser callback leaves the rest of what was read
+        // unparsed; a rejection unwinds nothing).
+        const keepAlive = this.req.complete && !unwound;
+        if (!keepAlive) res.shouldKeepAlive = false;
+        res.writeHead(500, keepAlive ? errorHeaders(body) : { ...errorHeaders(body), connection: 'close' });
         res.end(body);
         return '500';
       } catch {

@@ -51,8 +51,12 @@ export abstract class RequestContext {
 
   /** What the recovery event says about the unit; built only when needed. */
   abstract describe(): RequestInfo;
-  /** Takes the faulty unit out of service; returns what it did, for the event. */
-  abstract isolate(err: unknown): string;
+  /**
+   * Takes the faulty unit out of service; returns what it did, for the
+   * event. unwound: the crash was thrown, and may have cut short whatever
+   * code of Node's was running (a rejection cuts nothing short).
+   */
+  abstract isolate(err: unknown, unwound: boolean): string;
 }
 
 let lastId = 0;

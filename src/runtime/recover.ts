@@ -50,7 +50,7 @@ function recover(ctx: RequestContext, err: unknown, crash: CrashKind): void {
   // Release before isolating: the isolation finishes the response, and the
   // request's own 'finish'/'close' listeners must not run any more.
   const released = release(ctx);
-  const response = ctx.isolate(err);
+  const response = ctx.isolate(err, crash === 'uncaughtException');
   contextRecovered(ctx);
   recoveries++;
   const durationUs = Number(hrtimeBigint() - started) / 1000;
@@ -88,7 +88,7 @@ function onCrash(err: unknown, crash: CrashKind): void {
   } catch (fault) {
     try {
       // Best effort: the faulty request must not hold up the drain that follows.
-      if (ctx !== undefined) ctx.isolate(err);
+      if (ctx !== undefined) ctx.isolate(err, true);
     } catch {
       // the drain deadline bounds it
     }
