@@ -41,14 +41,18 @@ import { cleanRound, describeSample, measureLoad, usableRounds, type Sample, typ
 
 // --- setups and apps -------------------------------------------------------------
 
-type SetupName = 'node' | 'off' | 'app' | 'all';
-const SETUPS: Record<SetupName, { label: string; mode: 'node' | 'srs'; srsArgs: string[] }> = {
+type SetupName = 'node' | 'off' | 'app' | 'all' | 'base';
+/** cli: another build's srs CLI (the `base` setup of --compare). */
+const SETUPS: Record<SetupName, { label: string; mode: 'node' | 'srs'; srsArgs: string[]; cli?: string }> = {
   node: { label: 'node', mode: 'node', srsArgs: [] },
   off: { label: 'srs --instrument off', mode: 'srs', srsArgs: ['--instrument', 'off'] },
   app: { label: 'srs (app instrumented)', mode: 'srs', srsArgs: [] },
   all: { label: 'srs --instrument all', mode: 'srs', srsArgs: ['--instrument', 'all'] },
+  // Filled in by --compare DIR: the app instrumented by the build in DIR.
+  base: { label: 'srs (app instrumented), another build', mode: 'srs', srsArgs: [] },
 };
-const SETUP_NAMES = Object.keys(SETUPS) as SetupName[];
+/** The setups --setups names (base only comes with --compare). */
+const SETUP_NAMES: SetupName[] = ['node', 'off', 'app', 'all'];
 
 /** Targets on requests/s against node (issue 4). */
 const TARGETS: Partial<Record<SetupName, number>> = { app: 0.9, all: 0.8 };
@@ -139,6 +143,10 @@ const USAGE = `usage: node dist/bench/realistic.js [options]
                       alike; writes realistic-node<major>-concurrent.md
   --wait MS           each request waits MS ms for a "database" after updating the state,
                       so that requests overlap (default 0); adds -wait<MS> to the file name
+  --compare DIR       also run the app instrumented by the srs build in DIR (a checkout or a
+                      copy with its dist/ built, e.g. git worktree add DIR <rev> && npm ci there),
+                      and report this build's app setup against it, round by round; adds
+                      -compare to the file name
   --out FILE          where to write the Markdown (default bench/results/realistic-node<major>.md)
   --no-write          print only
 `;
@@ -157,7 +165,7 @@ function parseNumber(raw: string | undefined, name: string, integer: boolean, al
 }
 
 function parseOptions(argv: string[], env: NodeJS.ProcessEnv): Options {
-  const flags = parseFlags(argv, new Set(['--rounds', '--duration', '--warmup', '--connections', '--pipelining', '--apps', '--setups', '--startup', '--server-cpu', '--client-cpu', '--wait-quiet', '--profile', '--profile-seconds', '--out', '--wait']), new Set(['--quick', '--no-pin', '--no-write', '--concurrent']), USAGE, fail);
+  const flags = parseFlags(argv, new Set(['--rounds', '--duration', '--warmup', '--connections', '--pipelining', '--apps', '--setups', '--startup', '--server-cpu', '--client-cpu', '--wait-quiet', '--profile', '--profile-seconds', '--out', '--wait', '--compare']), new Set(['--quick', '--no-pin', '--no-write', '--concurrent']), USAGE, fail);
   const quick = flags.has('--quick');
   const concurrent = flags.has('--concurrent') || env.BENCH_CONCURRENT === '1';
   const pick = (flag: string, envName: string | null, full: string, quickDefault: string): string =>
@@ -170,13 +178,24 @@ function parseOptions(argv: string[], env: NodeJS.ProcessEnv): Options {
   const setups = list(pick('--setups', null, SETUP_NAMES.join(','), SETUP_NAMES.join(',')));
   for (const s of setups) if (!(s in SETUPS)) fail(`unknown setup "${s}"`);
   const chosen = SETUP_NAMES.filter((s) => s === 'node' || setups.includes(s));
+  if (flags.has('--compare')) {
+    const dir = path.resolve(flags.get('--compare') as string);
+    const cli = path.join(dir, 'dist', 'src', 'cli', 'main.js');
+    if (!fs.existsSync(cli)) fail(`--compare: no srs build in ${dir} (expected ${path.relative(dir, cli)}; run npm ci there)`);
+    if (!chosen.includes('app')) fail('--compare sets the app setup against another build\'s: include app in --setups');
+    SETUPS.base = { ...SETUPS.base, label: `srs (app instrumented), the build in ${dir}`, cli };
+    chosen.push('base');
+  }
   if (concurrent && chosen.length < 2) fail('--concurrent pairs setups with node: name at least one besides node');
 
   const major = process.versions.node.split('.')[0];
   const profileDir = flags.has('--profile') ? path.resolve(flags.get('--profile') as string) : null;
   const waitMs = parseNumber(pick('--wait', null, '0', '0'), 'wait', true, true);
   const wait = waitMs > 0 ? `-wait${waitMs}` : '';
-  const base = profileDir ? `realistic-profile-node${major}${wait}` : `realistic-node${major}${concurrent ? '-concurrent' : ''}${wait}`;
+  const compare = chosen.includes('base') ? '-compare' : '';
+  const base = profileDir
+    ? `realistic-profile-node${major}${wait}${compare}`
+    : `realistic-node${major}${concurrent ? '-concurrent' : ''}${wait}${compare}`;
   const defaultOut = path.join(repoRoot, 'bench', 'results', `${base}${quick ? '-quick' : ''}.md`);
   return {
     quick,
@@ -230,9 +249,10 @@ async function verify(server: Server): Promise<void> {
 }
 
 async function launch(app: string, setup: SetupName, opts: Options, cacheDir: string, nodeArgs: string[] = []): Promise<Server> {
-  const { mode, srsArgs } = SETUPS[setup];
+  const { mode, srsArgs, cli } = SETUPS[setup];
   const proc = await startServer({
     mode,
+    cli,
     entry: path.join(appsDir, APPS[app]!.file),
     srsArgs: [...srsArgs, ...(mode === 'srs' ? ['--cache-dir', cacheDir] : [])],
     nodeArgs,
@@ -412,6 +432,7 @@ function throughputReport(opts: Options, results: Map<string, Round[]>, tally: T
       '× node = setup / node from the same run (req/s: higher is better; CPU: server user+sys time per request, lower is better).' +
       (contaminated.length > 0 ? ` **Too few clean rounds for ${contaminated.join(', ')}: their numbers include disturbed rounds.**` : ''),
   );
+  if (opts.setups.includes('base')) lines.push('', ...comparisonReport(results));
   lines.push('');
   lines.push(
     opts.concurrent
@@ -454,6 +475,29 @@ function throughputReport(opts: Options, results: Map<string, Round[]>, tally: T
     }
   }
   lines.push('');
+  return lines;
+}
+
+/**
+ * --compare: this build's app setup against the other build's, per round,
+ * each first taken against the node server of its own pairing (so that a
+ * drift between the two setups' turns cancels out), then against each other.
+ */
+function comparisonReport(results: Map<string, Round[]>): string[] {
+  const lines = [
+    `This build against ${SETUPS.base.label} (app instrumented in both; per round, each setup's ratio to its node, then this build's over the other's):`,
+    '',
+    '| app | req/s, this / other: median (min–max) | CPU per request, this / other: median (min–max) |',
+    '|---|---:|---:|',
+  ];
+  const range = (xs: number[]) => `${fixed(median(xs), 3)} (${fixed(Math.min(...xs), 3)}–${fixed(Math.max(...xs), 3)})`;
+  for (const [app, rounds] of results) {
+    const { used } = usable(rounds);
+    const relative = (f: (x: Sample) => number) =>
+      used.map((r) => f(r.samples.app!) / f(nodeFor(r, 'app')) / (f(r.samples.base!) / f(nodeFor(r, 'base'))));
+    lines.push(`| ${APPS[app]!.label} | ${range(relative((x) => x.rps))} | ${range(relative((x) => x.cpuUsPerReq))} |`);
+  }
+  lines.push('', 'Below 1 for CPU (above 1 for req/s): this build costs less than the other.');
   return lines;
 }
 

@@ -27,6 +27,8 @@ export interface StartOptions {
   nodeArgs?: string[];
   env?: NodeJS.ProcessEnv;
   timeoutMs?: number;
+  /** Another build's srs CLI (its dist/src/cli/main.js), for benchmarks comparing builds; default this one. */
+  cli?: string;
 }
 
 export const srsCli = path.join(__dirname, 'main.js');
@@ -34,7 +36,7 @@ export const srsCli = path.join(__dirname, 'main.js');
 export function startServer(options: StartOptions): Promise<ServerProcess> {
   const argv =
     options.mode === 'srs'
-      ? [...(options.nodeArgs ?? []), srsCli, 'run', ...(options.srsArgs ?? []), options.entry, ...(options.args ?? [])]
+      ? [...(options.nodeArgs ?? []), options.cli ?? srsCli, 'run', ...(options.srsArgs ?? []), options.entry, ...(options.args ?? [])]
       : [...(options.nodeArgs ?? []), options.entry, ...(options.args ?? [])];
   const child = spawn(process.execPath, argv, {
     env: { ...process.env, ...options.env },
