@@ -10,10 +10,12 @@
  */
 import assert = require('node:assert/strict');
 import { EventEmitter } from 'node:events';
+import http = require('node:http');
+import type { AddressInfo } from 'node:net';
 import { describe, it } from 'node:test';
 import { storage } from '../src/runtime/context';
 import { collectGarbage, TestContext } from './contexts';
-import { forgetFinishedListeners, installResourceTracking, release } from '../src/runtime/resources';
+import { forgetFinishedListeners, hasPendingWork, installResourceTracking, release } from '../src/runtime/resources';
 
 installResourceTracking();
 
@@ -53,5 +55,38 @@ describe('records of listeners once the response is over', () => {
     collectGarbage();
     assert.equal(parser!.deref(), undefined, 'the parser was collected while its request context is still alive');
     assert.ok(ctx.id > 0); // ctx stays reachable up to here
+  });
+});
+
+describe('a pooled connection a request opened', () => {
+  it('is no longer its pending work once it serves another request (its journal can close)', async () => {
+    const upstream = http.createServer((req, res) => {
+      if (req.url === '/slow') setTimeout(() => res.end('slow'), 200);
+      else res.end('ok');
+    });
+    await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
+    const { port } = upstream.address() as AddressInfo;
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    const get = (path: string) =>
+      new Promise<void>((resolve, reject) => {
+        http.get({ host: '127.0.0.1', port, path, agent }, (res) => res.resume().on('end', resolve)).on('error', reject);
+      });
+    let inFlight: Promise<void> = Promise.resolve();
+    try {
+      const opener = new TestContext();
+      const next = new TestContext();
+      await storage.run(opener, () => get('/ok')); // opens the agent's one connection
+      inFlight = storage.run(next, () => get('/slow')); // the same connection, now the next request's
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      assert.equal(agent.sockets[`127.0.0.1:${port}:`]?.length, 1, 'the connection serves the next request');
+      assert.ok((opener.resources ?? []).length > 0, 'the opener recorded the connection');
+      assert.equal(hasPendingWork(opener), false, "the connection calls back for the next request, not for the one that opened it");
+      assert.equal(hasPendingWork(next), true, "the next request's own request is in flight");
+      await inFlight;
+    } finally {
+      await inFlight.catch(() => {});
+      agent.destroy();
+      await new Promise((resolve) => upstream.close(resolve));
+    }
   });
 });

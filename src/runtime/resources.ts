@@ -410,12 +410,21 @@ export function installResourceTracking(): void {
   patchFileStreams();
 }
 
-/** Whether ctx still has timers, sockets, requests or streams that can call back. */
+/**
+ * Whether ctx still has timers, sockets, requests or streams that can call
+ * back. A pooled connection it opened that now serves another request calls
+ * back for that one: under steady load an agent's socket is rarely idle, and
+ * counting it kept the opener's journal open for as long as the pool stayed
+ * busy, so that the logs of everything it wrote overflowed.
+ */
 export function hasPendingWork(ctx: RequestContext): boolean {
   const list = ctx.resources;
   if (list === undefined) return false;
   for (let i = 0; i < list.length; i += STRIDE) {
-    if (list[i] !== Kind.Listener && !isSpent(list[i] as Kind, list[i + 1], undefined, undefined)) return true;
+    const kind = list[i] as Kind;
+    if (kind === Kind.Listener || isSpent(kind, list[i + 1], undefined, undefined)) continue;
+    if (kind === Kind.Socket && servesAnotherContext(list[i + 1], ctx)) continue;
+    return true;
   }
   return false;
 }
