@@ -405,6 +405,9 @@ function startupReport(results: Map<string, Record<StartKind, Start[]>>, opts: O
 
 // --- throughput report ---------------------------------------------------------------
 
+/** A median with its range, for per-round ratios. */
+const range = (xs: number[]) => `${fixed(median(xs), 3)} (${fixed(Math.min(...xs), 3)}–${fixed(Math.max(...xs), 3)})`;
+
 function throughputReport(opts: Options, results: Map<string, Round[]>, tally: Tally): string[] {
   const lines: string[] = [];
   lines.push('| app | setup | req/s | × node | µs CPU/req | CPU × node | p99 ms | target |');
@@ -444,8 +447,7 @@ function throughputReport(opts: Options, results: Map<string, Round[]>, tally: T
   lines.push('|---|---|---:|---:|---:|---:|---:|---:|');
   for (const [app, rounds] of results) {
     const { used, clean } = usable(rounds);
-    const range = (xs: number[]) => `${fixed(median(xs), 3)} (${fixed(Math.min(...xs), 3)}–${fixed(Math.max(...xs), 3)})`;
-    for (const setup of opts.setups) {
+      for (const setup of opts.setups) {
       const samples = used.map((r) => r.samples[setup]!);
       const other = samples.map((s) => s.other);
       const bad = rounds.reduce((sum, r) => sum + r.samples[setup]!.bad, 0);
@@ -490,7 +492,6 @@ function comparisonReport(results: Map<string, Round[]>): string[] {
     '| app | req/s, this / other: median (min–max) | CPU per request, this / other: median (min–max) |',
     '|---|---:|---:|',
   ];
-  const range = (xs: number[]) => `${fixed(median(xs), 3)} (${fixed(Math.min(...xs), 3)}–${fixed(Math.max(...xs), 3)})`;
   for (const [app, rounds] of results) {
     const { used } = usable(rounds);
     const relative = (f: (x: Sample) => number) =>

@@ -37,10 +37,6 @@ function errorBody(err: unknown): string {
   return `Internal Server Error\n\n${stack}\n`;
 }
 
-function errorHeaders(body: string): http.OutgoingHttpHeaders {
-  return { 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(body) };
-}
-
 class HttpRequestContext extends RequestContext {
   // Read when the request arrives: routers rewrite req.url, and a destroyed socket forgets its peer.
   private readonly method: string | undefined;
@@ -86,9 +82,12 @@ class HttpRequestContext extends RequestContext {
         // read to its end, and the crash unwound nothing of the connection's
         // (a throw out of a parser callback leaves the rest of what was read
         // unparsed; a rejection unwinds nothing).
-        const keepAlive = this.req.complete && !unwound;
-        if (!keepAlive) res.shouldKeepAlive = false;
-        res.writeHead(500, keepAlive ? errorHeaders(body) : { ...errorHeaders(body), connection: 'close' });
+        const headers: http.OutgoingHttpHeaders = { 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(body) };
+        if (!this.req.complete || unwound) {
+          res.shouldKeepAlive = false;
+          headers.connection = 'close';
+        }
+        res.writeHead(500, headers);
         res.end(body);
         return '500';
       } catch {

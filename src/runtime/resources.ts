@@ -62,7 +62,8 @@ function liveContext(): RequestContext | undefined {
 // that polls) from accumulating records of resources that are already gone.
 // Amortized O(1): the threshold doubles with what survives.
 
-function isSpent(kind: Kind, target: any, event: unknown, listener: unknown): boolean {
+/** Whether a record no longer stands for anything of ctx's that can call back or be released. */
+function isSpent(ctx: RequestContext, kind: Kind, target: any, event: unknown, listener: unknown): boolean {
   switch (kind) {
     case Kind.Timeout:
     case Kind.Interval:
@@ -70,8 +71,10 @@ function isSpent(kind: Kind, target: any, event: unknown, listener: unknown): bo
       return target._destroyed === true;
     case Kind.Socket:
       // An http.Agent sets _httpMessage to null when the socket goes back to
-      // its pool: from then on it serves whoever asks, not this request.
-      return target.destroyed === true || target._httpMessage === null;
+      // its pool: from then on it serves whoever asks, not this request. A
+      // pooled socket serving another request already (under steady load it
+      // is rarely idle) calls back for that one, and is not this one's to destroy.
+      return target.destroyed === true || target._httpMessage === null || servesAnotherContext(target, ctx);
     case Kind.ClientRequest:
     case Kind.Stream:
       return target.destroyed === true || target.closed === true;
@@ -85,7 +88,7 @@ function isSpent(kind: Kind, target: any, event: unknown, listener: unknown): bo
 function prune(ctx: RequestContext, list: unknown[]): void {
   const kept: unknown[] = [];
   for (let i = 0; i < list.length; i += STRIDE) {
-    if (!isSpent(list[i] as Kind, list[i + 1], list[i + 2], list[i + 3])) {
+    if (!isSpent(ctx, list[i] as Kind, list[i + 1], list[i + 2], list[i + 3])) {
       ArrayPrototypePush(kept, list[i], list[i + 1], list[i + 2], list[i + 3]);
     }
   }
@@ -114,7 +117,7 @@ export function forgetFinishedListeners(ctx: RequestContext, own: readonly unkno
   let kept = 0;
   for (let i = 0; i < list.length; i += STRIDE) {
     const target = list[i + 1];
-    if (list[i] === Kind.Listener && (own.includes(target) || bornIn(target) === ctx || isSpent(Kind.Listener, target, list[i + 2], list[i + 3]))) continue;
+    if (list[i] === Kind.Listener && (own.includes(target) || bornIn(target) === ctx || isSpent(ctx, Kind.Listener, target, list[i + 2], list[i + 3]))) continue;
     list[kept] = list[i];
     list[kept + 1] = target;
     list[kept + 2] = list[i + 2];
@@ -212,14 +215,12 @@ export function release(ctx: RequestContext): Released {
   for (let i = 0; i < list.length; i += STRIDE) {
     const kind = list[i] as Kind;
     const target = list[i + 1] as any;
-    if (kind === Kind.Listener || isSpent(kind, target, undefined, undefined)) continue;
+    if (kind === Kind.Listener || isSpent(ctx, kind, target, undefined, undefined)) continue;
     switch (kind) {
       case Kind.Timeout: clearTimeoutOrig(target); released.timers++; break;
       case Kind.Interval: clearIntervalOrig(target); released.intervals++; break;
       case Kind.Immediate: clearImmediateOrig(target); released.immediates++; break;
-      case Kind.Socket:
-        if (servesAnotherContext(target, ctx)) break;
-        target.destroy(); released.sockets++; break;
+      case Kind.Socket: target.destroy(); released.sockets++; break;
       case Kind.ClientRequest: target.destroy(); released.clientRequests++; break;
       case Kind.Stream: target.destroy(); released.streams++; break;
     }
@@ -410,21 +411,12 @@ export function installResourceTracking(): void {
   patchFileStreams();
 }
 
-/**
- * Whether ctx still has timers, sockets, requests or streams that can call
- * back. A pooled connection it opened that now serves another request calls
- * back for that one: under steady load an agent's socket is rarely idle, and
- * counting it kept the opener's journal open for as long as the pool stayed
- * busy, so that the logs of everything it wrote overflowed.
- */
+/** Whether ctx still has timers, sockets, requests or streams that can call back. */
 export function hasPendingWork(ctx: RequestContext): boolean {
   const list = ctx.resources;
   if (list === undefined) return false;
   for (let i = 0; i < list.length; i += STRIDE) {
-    const kind = list[i] as Kind;
-    if (kind === Kind.Listener || isSpent(kind, list[i + 1], undefined, undefined)) continue;
-    if (kind === Kind.Socket && servesAnotherContext(list[i + 1], ctx)) continue;
-    return true;
+    if (list[i] !== Kind.Listener && !isSpent(ctx, list[i] as Kind, list[i + 1], undefined, undefined)) return true;
   }
   return false;
 }
