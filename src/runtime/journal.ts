@@ -405,8 +405,13 @@ function currentWriter(): RequestContext | null {
   return ctx;
 }
 
-/** Past this many watches a journal is also indexed by location (see findSlot). */
-const JOURNAL_SCAN = 16;
+/**
+ * Past this many watches a journal is also indexed by location (see
+ * findSlot). A request of a framework instrumented whole (`--instrument
+ * all`) writes ~20 locations: a scan of that many slots costs less than
+ * building a Map for each such request.
+ */
+const JOURNAL_SCAN = 32;
 
 /**
  * Where ctx's watch of loc sits in its journal (the location's slot), or -1:
