@@ -344,15 +344,33 @@ describe('variables (variableWrite with a getter and setter)', () => {
     assert.equal(r.propagated, 1);
   });
 
+  /** A write as the instrumenter emits it: `R.vs(scope) && R.jv(scope, …)`, then the write. */
+  const siteWrite = (scope: object, get: () => unknown, set: (v: unknown) => void, v: unknown) => {
+    if (barrier.vs(scope)) barrier.jv(scope, 'v', get, set, WriteKind.Assign);
+    set(v);
+  };
+
   it('a scope the request itself created is not journaled', () => {
     let value = 0;
-    as(F, () => {
-      variableWrite({ ctx: F }, 'v', () => value, (x) => (value = x as number), WriteKind.Assign);
-      value = 5;
-    });
+    const get = () => value;
+    const set = (x: unknown) => (value = x as number);
+    as(F, () => siteWrite(barrier.sc(), get, set, 5));
     assert.equal(journalSize(F), 0);
     crash(F);
     assert.equal(value, 5);
+  });
+
+  it('a scope made outside any request is journaled, and a write outside any request since cleanses it', () => {
+    let value = 0;
+    const get = () => value;
+    const set = (x: unknown) => (value = x as number);
+    const scope = barrier.sc(); // while no request is current, as a closure made at start-up
+    as(F, () => siteWrite(scope, get, set, 666));
+    assert.equal(journalSize(F), 1);
+    siteWrite(scope, get, set, 7); // a timer outside any request
+    const r = crash(F);
+    assert.equal(value, 7);
+    assert.deepEqual(stateOf(r), counts({ cleansed: 1 }));
   });
 });
 

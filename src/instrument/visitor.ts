@@ -169,8 +169,12 @@ export class FileInstrumenter {
     throw new Error('computed member without "["');
   }
 
-  /** A variable some other function declared (module scope or captured): journal it by scope and name. */
-  private trackedVariable(name: string, at: number): string | undefined {
+  /**
+   * A variable some other function declared (module scope or captured):
+   * journaled by scope and name, unless its scope is the current request's
+   * own (`vs`), tested before the getter and setter closures are made.
+   */
+  private trackedVariable(name: string, at: number, kind: WriteKind): string | undefined {
     const b = this.scope.resolve(name);
     if (!b || b.kind === 'const' || b.kind === 'import' || b.fn === this.fn) return undefined;
     // A closure in a parameter default cannot see the scope object its function's body declares.
@@ -178,13 +182,13 @@ export class FileInstrumenter {
     if (params?.length && at >= params[0]!.start && at < params[params.length - 1]!.end) return undefined;
     b.fn.needsScopeObject = true;
     const scope = `(${scopeVar(b.fn)} ??= ${R}.sc0())`;
-    return `${scope}, ${JSON.stringify(b.id)}, () => ${name}, ($) => { ${name} = $; }`;
+    return `${R}.vs(${scope}) && ${R}.jv(${scope}, ${JSON.stringify(b.id)}, () => ${name}, ($) => { ${name} = $; }, ${kind})`;
   }
 
   private variables(node: Node, names: string[], kind: WriteKind): void {
     const calls = names.flatMap((name) => {
-      const args = this.trackedVariable(name, node.start);
-      return args ? [`${R}.jv(${args}, ${kind})`] : [];
+      const call = this.trackedVariable(name, node.start, kind);
+      return call ? [call] : [];
     });
     if (calls.length === 0) return;
     this.writes += calls.length;

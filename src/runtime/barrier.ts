@@ -160,6 +160,7 @@ export interface Barrier {
   jc<T>(obj: T, key: unknown, kind: WriteKind): T;
   kf<T>(obj: T, key: unknown, kind: WriteKind): T;
   jv(scope: object, name: string, get: () => unknown, set: (v: unknown) => void, kind: WriteKind): boolean;
+  vs(scope: object): boolean;
   sc(): object;
   sc0(): object;
   m(recv: unknown, name: string, text: string, kind?: WriteKind): unknown;
@@ -193,9 +194,21 @@ export const barrier: Barrier = {
     variableWrite(scope, name, get, set, kind);
     return false;
   },
-  /** The scope object of a function invocation, created while a request may be open. */
+  /**
+   * Before jv: whether the scope may be seen by others. One the current
+   * request created is fresh (nobody else can see it yet): its variables
+   * are not journaled, and the write site skips making jv's closures.
+   */
+  vs(scope) {
+    return (scope as { ctx: unknown }).ctx !== storage.getStore();
+  },
+  /**
+   * The scope object of a function invocation, created while a request may
+   * be open; ctx null outside any request, so that vs never takes it for
+   * fresh there (a write outside any request is logged where a request watches).
+   */
   sc() {
-    return { ctx: storage.getStore() };
+    return { ctx: storage.getStore() ?? null };
   },
   /** The scope object of a long-lived scope (the module, or one created before any request). */
   sc0() {

@@ -660,8 +660,8 @@ export function variableWrite(scope: object, name: string, get: () => unknown, s
   let loc = propIndex.find(scope, name);
   const writer = currentWriter();
   if (loc === undefined) {
-    // A scope created by this very request is fresh: nobody else can see it yet.
-    if (writer === null || (scope as { ctx?: unknown }).ctx === writer) return;
+    // (A scope this very request created never gets here: see barrier.vs.)
+    if (writer === null) return;
     loc = new VariableLocation(scope, name, get, set);
     propIndex.add(scope, name, loc);
   }
