@@ -364,7 +364,7 @@ describe('variables (variableWrite with a getter and setter)', () => {
     let value = 0;
     const get = () => value;
     const set = (x: unknown) => (value = x as number);
-    const scope = barrier.sc(); // while no request is current, as a closure made at start-up
+    const scope = barrier.sc(); // made outside any request while another is open (a timer's callback)
     as(F, () => siteWrite(scope, get, set, 666));
     assert.equal(journalSize(F), 1);
     siteWrite(scope, get, set, 7); // a timer outside any request

@@ -146,11 +146,12 @@ class ArrayWatch {
 //
 // WeakMaps, by container: a location holds its container anyway while it is
 // watched, and an unwatched one is unindexed by the idle sweep (see leave).
-// Not Maps: an object that passes through a Map (set, then deleted) after
-// the Map has lived through a full collection is copied and promoted by
-// young-generation collections as if it were still in it (measured on Node
-// 20 and 24: a Map indexing 8 objects at a time promoted every object that
-// went through it, 1.9 GB for 3 M objects, where a WeakMap promoted 7 MB).
+// Not Maps: once a Map has lived through a full collection, the objects
+// that pass through it (set, then deleted soon after) get promoted to the
+// old generation by young-generation collections (measured on Node 20 and
+// 24: such a Map, indexing 8 objects at a time, promoted all 3 M objects
+// that went through it, 1.9 GB; the same Map without the full collection, or
+// a WeakMap, promoted 7 MB).
 // Under `--instrument all` the containers are mostly a framework's
 // per-request objects, and through a Map each request's objects reached the
 // old generation: Fastify's realistic app promoted ~2 KB a request and ran
