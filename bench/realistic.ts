@@ -447,7 +447,7 @@ function throughputReport(opts: Options, results: Map<string, Round[]>, tally: T
   lines.push('|---|---|---:|---:|---:|---:|---:|---:|');
   for (const [app, rounds] of results) {
     const { used, clean } = usable(rounds);
-      for (const setup of opts.setups) {
+    for (const setup of opts.setups) {
       const samples = used.map((r) => r.samples[setup]!);
       const other = samples.map((s) => s.other);
       const bad = rounds.reduce((sum, r) => sum + r.samples[setup]!.bad, 0);

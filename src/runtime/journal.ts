@@ -58,7 +58,7 @@ export interface RollbackCounts {
 const STRIDE = 4;
 /** log.length >> LOG_SHIFT is the entry count: a small integer, where `/ STRIDE` may box a double. */
 const LOG_SHIFT = 2;
-/** A log shorter than this is not trimmed while it is watched (see leave). */
+/** A log shorter than this is not trimmed while it is watched (see append). */
 const TRIM_MIN = 64 * STRIDE;
 /** Past this many entries the oldest watcher of a location gives it up. */
 const LOG_CAP = 4096;
@@ -100,7 +100,7 @@ abstract class Location {
    * of the event loop's turn, would find the log out of the cache).
    */
   stale = false;
-  /** In the idle list (see leave): unwatched, still indexed. */
+  /** In the idle list (see unwatch): unwatched, still indexed. */
   idle = false;
   /** Watched again while in the idle list: kept through the next sweep (see sweepIdle). */
   reused = false;
@@ -145,7 +145,7 @@ class ArrayWatch {
 // --- indexes: container object -> key -> location --------------------------
 //
 // WeakMaps, by container: a location holds its container anyway while it is
-// watched, and an unwatched one is unindexed by the idle sweep (see leave).
+// watched, and an unwatched one is unindexed by the idle sweep (see unwatch).
 // Not Maps: once a Map has lived through a full collection, the objects
 // that pass through it (set, then deleted soon after) get promoted to the
 // old generation by young-generation collections (measured on Node 20 and
