@@ -959,30 +959,6 @@ describe('journals', () => {
     assert.deepEqual(stateOf(r), counts({ compensated: 1 }));
     assert.equal(o.n, 2001);
   });
-
-  it('requests whose ids share a watcher bit (32 apart) each find their own watch, and only their own', () => {
-    const o: Obj = { n: 0 };
-    const W = new TestContext('w');
-    let X = new TestContext('x');
-    while ((X.id - W.id) % 32 !== 0) X = new TestContext('x');
-    const p: Obj = { m: 0 };
-    as(W, () => add(o, 'n', 1000));
-    // W's bit is set on o.n: X's own journal (a watch of p.m only) decides.
-    as(X, () => {
-      add(p, 'm', 5);
-      add(o, 'n', 1);
-    });
-    as(W, () => add(o, 'n', 1000));
-    as(X, () => add(o, 'n', 1));
-    assert.equal(journalSize(W), 1, 'W watches o.n once');
-    assert.equal(journalSize(X), 2, 'X watches p.m and o.n, each once');
-    assert.deepEqual(stateOf(crash(X)), counts({ restored: 1, compensated: 1 }));
-    assert.equal(o.n, 2000);
-    assert.equal(p.m, 0);
-    // X's writes were taken out of the log: W's rollback sees only its own.
-    assert.deepEqual(stateOf(crash(W)), counts({ restored: 1 }));
-    assert.equal(o.n, 0);
-  });
 });
 
 describe('two faulty requests in flight together, rolled back one after the other', () => {

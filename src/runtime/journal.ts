@@ -80,22 +80,8 @@ function logEnd(loc: { base: number; log: unknown[] }): number {
 let readHad = false;
 let readValue: unknown = undefined;
 
-/** What a value location is a location of. */
-const enum Place {
-  Property = 0,
-  /** A module-scope or captured variable: the instrumenter passes a scope object, a name and a getter/setter pair. */
-  Variable = 1,
-  MapEntry = 2,
-  SetMember = 3,
-}
-
-/**
- * A property, a variable, a Map entry or a Set member: one class for all
- * four, so that every journal function sees a single shape. (A class each
- * made the loads of every shared field polymorphic, and read and write a
- * dispatch on the receiver's class.)
- */
-class Location {
+/** How a location is read and written back: property, variable, Map entry, Set member. */
+abstract class Location {
   log: unknown[] = [];
   base = 0; // position of log[0] in the location's history since it was last fresh (see freshen)
   /** Log length at which append next looks for a trim. */
@@ -108,8 +94,6 @@ class Location {
    * the log instead, when a trim needs it (see oldestLiveEntry).
    */
   watching = 0;
-  /** Which requests may watch it: a bit per context id modulo 32 (see watcherBit). */
-  watcherBits = 0;
   /**
    * Nobody watches it any more and its log is spent: emptied on its next
    * write or sweep, not when its last watcher leaves (a commit, at the end
@@ -120,70 +104,10 @@ class Location {
   idle = false;
   /** Watched again while in the idle list: kept through the next sweep (see sweepIdle). */
   reused = false;
-  constructor(
-    readonly place: Place,
-    /** The object, scope, Map or Set. */
-    readonly container: object,
-    /** The property key, variable name, Map key or Set member. */
-    readonly key: unknown,
-    /** A variable's getter and setter (see Place.Variable). */
-    readonly get: (() => unknown) | undefined = undefined,
-    readonly set: ((v: unknown) => void) | undefined = undefined,
-  ) {}
-
   /** Sets readHad and readValue. */
-  read(): void {
-    const container = this.container;
-    const key = this.key;
-    switch (this.place) {
-      case Place.Property:
-        readHad = hasOwn.call(container, key as PropertyKey);
-        readValue = readHad ? (container as any)[key as PropertyKey] : undefined;
-        return;
-      case Place.Variable:
-        readValue = this.get!();
-        readHad = true;
-        return;
-      case Place.MapEntry: {
-        // One lookup unless the value is undefined.
-        const value = MapGet.call(container, key);
-        readHad = value !== undefined || (MapHas.call(container, key) as boolean);
-        readValue = value;
-        return;
-      }
-      default:
-        readHad = SetHas.call(container, key) as boolean;
-        readValue = true;
-    }
-  }
-
-  write(had: boolean, value: unknown): void {
-    const container = this.container;
-    const key = this.key;
-    switch (this.place) {
-      case Place.Property:
-        if (had) (container as any)[key as PropertyKey] = value;
-        else delete (container as any)[key as PropertyKey];
-        return;
-      case Place.Variable:
-        this.set!(value);
-        return;
-      case Place.MapEntry:
-        if (had) MapSet.call(container, key, value);
-        else MapDelete.call(container, key);
-        return;
-      default:
-        if (had) SetAdd.call(container, key);
-        else SetDelete.call(container, key);
-    }
-  }
-
-  unindex(): void {
-    const place = this.place;
-    if (place === Place.MapEntry) mapIndex.remove(this.container as Map<unknown, unknown>, this.key, this);
-    else if (place === Place.SetMember) setIndex.remove(this.container as Set<unknown>, this.key, this);
-    else propIndex.remove(this.container, this.key, this);
-  }
+  abstract read(): void;
+  abstract write(had: boolean, value: unknown): void;
+  abstract unindex(): void;
 }
 
 /**
@@ -332,9 +256,9 @@ class LocationIndex<C extends object, L> {
   }
 }
 
-const propIndex = new LocationIndex<object, Location>();
-const mapIndex = new LocationIndex<Map<unknown, unknown>, Location>();
-const setIndex = new LocationIndex<Set<unknown>, Location>();
+const propIndex = new LocationIndex<object, PropertyLocation>();
+const mapIndex = new LocationIndex<Map<unknown, unknown>, MapLocation>();
+const setIndex = new LocationIndex<Set<unknown>, SetLocation>();
 const arrayIndex = new WeakMap<unknown[], ArrayLocation>();
 
 const hasOwn = Object.prototype.hasOwnProperty;
@@ -351,6 +275,85 @@ const ArrayPush = Array.prototype.push;
 const ArraySlice = Array.prototype.slice;
 const ArrayLastIndexOf = Array.prototype.lastIndexOf;
 
+class PropertyLocation extends Location {
+  constructor(
+    readonly obj: object,
+    readonly key: PropertyKey,
+  ) {
+    super();
+  }
+  read(): void {
+    readHad = hasOwn.call(this.obj, this.key);
+    readValue = readHad ? (this.obj as any)[this.key] : undefined;
+  }
+  write(had: boolean, value: unknown): void {
+    if (had) (this.obj as any)[this.key] = value;
+    else delete (this.obj as any)[this.key];
+  }
+  unindex(): void {
+    propIndex.remove(this.obj, this.key, this);
+  }
+}
+
+/** A variable: the instrumenter passes a scope object, a name and a getter/setter pair. */
+class VariableLocation extends PropertyLocation {
+  constructor(
+    scope: object,
+    name: string,
+    readonly get: () => unknown,
+    readonly set: (v: unknown) => void,
+  ) {
+    super(scope, name);
+  }
+  override read(): void {
+    readValue = this.get();
+    readHad = true;
+  }
+  override write(_had: boolean, value: unknown): void {
+    this.set(value);
+  }
+}
+
+class MapLocation extends Location {
+  constructor(
+    readonly map: Map<unknown, unknown>,
+    readonly key: unknown,
+  ) {
+    super();
+  }
+  read(): void {
+    readHad = MapHas.call(this.map, this.key) as boolean;
+    readValue = readHad ? MapGet.call(this.map, this.key) : undefined;
+  }
+  write(had: boolean, value: unknown): void {
+    if (had) MapSet.call(this.map, this.key, value);
+    else MapDelete.call(this.map, this.key);
+  }
+  unindex(): void {
+    mapIndex.remove(this.map, this.key, this);
+  }
+}
+
+class SetLocation extends Location {
+  constructor(
+    readonly set: Set<unknown>,
+    readonly member: unknown,
+  ) {
+    super();
+  }
+  read(): void {
+    readHad = SetHas.call(this.set, this.member) as boolean;
+    readValue = true;
+  }
+  write(had: boolean): void {
+    if (had) SetAdd.call(this.set, this.member);
+    else SetDelete.call(this.set, this.member);
+  }
+  unindex(): void {
+    setIndex.remove(this.set, this.member, this);
+  }
+}
+
 /** A whole array: log entries are [writer, Append|Mutate|Replace, lengthBefore, count] and [writer, Shift, lengthBefore, removed]. */
 class ArrayLocation {
   log: unknown[] = [];
@@ -359,7 +362,6 @@ class ArrayLocation {
   /** Its watches, listed (a rollback adjusts the others' snapshots), and counted as a value location's are. */
   watchers: ArrayWatch[] = [];
   watching = 0;
-  watcherBits = 0;
   stale = false; // never: an array's log is emptied when its last watcher leaves
   idle = false;
   reused = false;
@@ -420,7 +422,7 @@ const JOURNAL_SCAN = 32;
  * write opens a new one.
  */
 function findSlot(loc: Location | ArrayLocation, ctx: RequestContext): number {
-  if (loc.watching === 0 || (loc.watcherBits & watcherBit(ctx)) === 0) return -1;
+  if (loc.watching === 0) return -1;
   const own = journalOf(ctx);
   if (own === undefined) return -1;
   const index = ctx.journalIndex;
@@ -436,17 +438,6 @@ function findSlot(loc: Location | ArrayLocation, ctx: RequestContext): number {
     }
   }
   return at !== -1 && isCurrent(own, at) ? at : -1;
-}
-
-/**
- * A location's watcherBits holds a bit for each context that watched it since
- * it was last unwatched by all: a clear bit says the context does not watch
- * it without a scan of its journal, which is the answer for most first
- * writes to a location other requests watch (a counter every request
- * increments). A set bit may be another context's: the scan decides.
- */
-function watcherBit(ctx: RequestContext): number {
-  return 1 << (ctx.id & 31);
 }
 
 /** The location of the watch at slot `at` of a journal. */
@@ -465,7 +456,6 @@ function isCurrent(journal: Journal, at: number): boolean {
 function addToJournal(ctx: RequestContext, loc: Location | ArrayLocation, entry: unknown, seq: number): number {
   if (loc.idle) loc.reused = true;
   loc.watching++;
-  loc.watcherBits |= watcherBit(ctx);
   let list = journalOf(ctx);
   if (list === undefined) {
     list = [];
@@ -559,14 +549,7 @@ function append(loc: Location | ArrayLocation, writer: Writer, kind: WriteKind, 
   // array by one, where push here (its receivers' elements kinds vary from
   // location to location) ended up calling the generic builtin.
   const end = log.length;
-  const id = writer === null ? NO_WRITER : writer.id;
-  if (end === 0) {
-    // A fresh log (see freshen) starts as a literal: allocated inline, where
-    // a first store into an empty array goes through the runtime to grow it.
-    loc.log = [id, kind, a, b];
-    return;
-  }
-  log[end] = id;
+  log[end] = writer === null ? NO_WRITER : writer.id;
   log[end + 1] = kind;
   log[end + 2] = a;
   log[end + 3] = b;
@@ -618,11 +601,8 @@ function freshen(loc: Location | ArrayLocation): void {
   loc.trimAt = TRIM_MIN;
 }
 
-/**
- * Records a write to a location before it happens; opens a watch for a live
- * request. read: the caller has just read the location (readHad, readValue).
- */
-function recordValueWrite(loc: Location, writer: Writer, kind: WriteKind, read: boolean): void {
+/** Records a write to a location before it happens; opens a watch for a live request. */
+function recordValueWrite(loc: Location, writer: Writer, kind: WriteKind): void {
   if (writer !== null) {
     if (findSlot(loc, writer) === -1) {
       if (loc.stale) freshen(loc);
@@ -631,7 +611,7 @@ function recordValueWrite(loc: Location, writer: Writer, kind: WriteKind, read: 
   } else if (loc.watching === 0) {
     return; // an idle location: nobody needs its history
   }
-  if (!read) loc.read();
+  loc.read();
   append(loc, writer, kind, readHad, readValue);
 }
 
@@ -670,15 +650,11 @@ export function propertyWrite(obj: unknown, key: PropertyKey, kind: WriteKind): 
     const desc = getOwnPropertyDescriptor(obj, key);
     if (desc !== undefined && (desc.get !== undefined || desc.set !== undefined)) return;
     if (loc === undefined) {
-      loc = new Location(Place.Property, obj, key);
+      loc = new PropertyLocation(obj, key);
       propIndex.add(obj, key, loc);
     }
-    // The descriptor is the location's read: no second lookup of the property.
-    readHad = desc !== undefined;
-    readValue = readHad ? desc!.value : undefined;
-    return recordValueWrite(loc, writer, kind, true);
   }
-  recordValueWrite(loc, writer, kind, false);
+  recordValueWrite(loc, writer, kind);
 }
 
 export function variableWrite(scope: object, name: string, get: () => unknown, set: (v: unknown) => void, kind: WriteKind): void {
@@ -687,10 +663,10 @@ export function variableWrite(scope: object, name: string, get: () => unknown, s
   if (loc === undefined) {
     // (A scope this very request created never gets here: see barrier.vs.)
     if (writer === null) return;
-    loc = new Location(Place.Variable, scope, name, get, set);
+    loc = new VariableLocation(scope, name, get, set);
     propIndex.add(scope, name, loc);
   }
-  recordValueWrite(loc, writer, kind, false);
+  recordValueWrite(loc, writer, kind);
 }
 
 export function mapWrite(map: Map<unknown, unknown>, key: unknown, kind: WriteKind): void {
@@ -698,10 +674,10 @@ export function mapWrite(map: Map<unknown, unknown>, key: unknown, kind: WriteKi
   const writer = currentWriter();
   if (loc === undefined) {
     if (writer === null) return;
-    loc = new Location(Place.MapEntry, map, key);
+    loc = new MapLocation(map, key);
     mapIndex.add(map, key, loc);
   }
-  recordValueWrite(loc, writer, kind, false);
+  recordValueWrite(loc, writer, kind);
 }
 
 export function setWrite(set: Set<unknown>, member: unknown, kind: WriteKind): void {
@@ -709,10 +685,10 @@ export function setWrite(set: Set<unknown>, member: unknown, kind: WriteKind): v
   const writer = currentWriter();
   if (loc === undefined) {
     if (writer === null) return;
-    loc = new Location(Place.SetMember, set, member);
+    loc = new SetLocation(set, member);
     setIndex.add(set, member, loc);
   }
-  recordValueWrite(loc, writer, kind, false);
+  recordValueWrite(loc, writer, kind);
 }
 
 /**
@@ -828,7 +804,6 @@ function clearLog(log: unknown[]): void {
 /** A location lost a watcher: past its last one it goes stale and idle. */
 function unwatch(loc: Location | ArrayLocation): void {
   if (--loc.watching !== 0) return;
-  loc.watcherBits = 0;
   if (loc instanceof ArrayLocation) {
     loc.base = logEnd(loc);
     clearLog(loc.log);
