@@ -116,6 +116,8 @@ interface Options {
   concurrent: boolean;
   /** Each request waits this long for a "database" after updating the state (0: none). */
   waitMs: number;
+  /** Start every server again (and warm it up) before each round. */
+  relaunch: boolean;
   out: string | null;
 }
 
@@ -143,6 +145,11 @@ const USAGE = `usage: node dist/bench/realistic.js [options]
                       alike; writes realistic-node<major>-concurrent.md
   --wait MS           each request waits MS ms for a "database" after updating the state,
                       so that requests overlap (default 0); adds -wait<MS> to the file name
+  --relaunch          start every server again, and warm it up, before each round, in the
+                      round's order: of two servers of the same build, the one started later
+                      measured 2-5 % cheaper for its whole life, and a process's JIT settles
+                      in a state of its own; one process per setup carries both into every
+                      round (use it with --compare)
   --compare DIR       also run the app instrumented by the srs build in DIR (a checkout or a
                       copy with its dist/ built, e.g. git worktree add DIR <rev> && npm ci there),
                       and report this build's app setup against it, round by round; adds
@@ -165,7 +172,7 @@ function parseNumber(raw: string | undefined, name: string, integer: boolean, al
 }
 
 function parseOptions(argv: string[], env: NodeJS.ProcessEnv): Options {
-  const flags = parseFlags(argv, new Set(['--rounds', '--duration', '--warmup', '--connections', '--pipelining', '--apps', '--setups', '--startup', '--server-cpu', '--client-cpu', '--wait-quiet', '--profile', '--profile-seconds', '--out', '--wait', '--compare']), new Set(['--quick', '--no-pin', '--no-write', '--concurrent']), USAGE, fail);
+  const flags = parseFlags(argv, new Set(['--rounds', '--duration', '--warmup', '--connections', '--pipelining', '--apps', '--setups', '--startup', '--server-cpu', '--client-cpu', '--wait-quiet', '--profile', '--profile-seconds', '--out', '--wait', '--compare']), new Set(['--quick', '--no-pin', '--no-write', '--concurrent', '--relaunch']), USAGE, fail);
   const quick = flags.has('--quick');
   const concurrent = flags.has('--concurrent') || env.BENCH_CONCURRENT === '1';
   const pick = (flag: string, envName: string | null, full: string, quickDefault: string): string =>
@@ -195,7 +202,7 @@ function parseOptions(argv: string[], env: NodeJS.ProcessEnv): Options {
   const compare = chosen.includes('base') ? '-compare' : '';
   const base = profileDir
     ? `realistic-profile-node${major}${wait}${compare}`
-    : `realistic-node${major}${concurrent ? '-concurrent' : ''}${wait}${compare}`;
+    : `realistic-node${major}${concurrent ? '-concurrent' : ''}${flags.has('--relaunch') ? '-relaunch' : ''}${wait}${compare}`;
   const defaultOut = path.join(repoRoot, 'bench', 'results', `${base}${quick ? '-quick' : ''}.md`);
   return {
     quick,
@@ -215,6 +222,7 @@ function parseOptions(argv: string[], env: NodeJS.ProcessEnv): Options {
     profileSeconds: parseNumber(pick('--profile-seconds', null, '8', '2'), 'profile-seconds', false),
     concurrent,
     waitMs,
+    relaunch: flags.has('--relaunch'),
     out: flags.has('--no-write') ? null : ((flags.get('--out') as string | undefined) ?? defaultOut),
   };
 }
@@ -723,17 +731,23 @@ async function main(): Promise<void> {
       markdown = lines.join('\n');
     } else {
       const servers = new Map<string, Record<SetupName, Server>>();
-      for (const app of opts.apps) {
+      // Launched in the given order: a server started later measured a few
+      // percent cheaper than the same build started before it (see --relaunch).
+      const start = async (app: string, order: SetupName[]): Promise<void> => {
         const bySetup = {} as Record<SetupName, Server>;
-        for (const setup of opts.setups) bySetup[setup] = await launch(app, setup, opts, path.join(tmp, 'cache'));
+        for (const setup of order) bySetup[setup] = await launch(app, setup, opts, path.join(tmp, 'cache'));
         servers.set(app, bySetup);
-      }
-      for (const [app, bySetup] of servers) {
+      };
+      const warmUp = async (app: string): Promise<void> => {
         for (const setup of opts.setups) {
           log(`warm-up ${app} ${setup}`);
-          await load(bySetup[setup], opts.warmup, opts);
+          await load(servers.get(app)![setup], opts.warmup, opts);
           await pause(300);
         }
+      };
+      if (!opts.relaunch) {
+        for (const app of opts.apps) await start(app, opts.setups);
+        for (const app of opts.apps) await warmUp(app);
       }
       const results = new Map<string, Round[]>(opts.apps.map((a) => [a, []]));
       const tally: Tally = { waited: 0, retried: 0 };
@@ -741,6 +755,14 @@ async function main(): Promise<void> {
         for (const [appIndex, app] of opts.apps.entries()) {
           // ABBA over the setups: forward, then backward, so drift hits all alike.
           const order = (round + appIndex) % 2 === 0 ? opts.setups : [...opts.setups].reverse();
+          if (opts.relaunch) {
+            // New processes each round, started in the round's order.
+            const old = Object.values(servers.get(app) ?? {});
+            for (const server of old) live.delete(server.proc);
+            await Promise.all(old.map((server) => server.proc.stop()));
+            await start(app, order);
+            await warmUp(app);
+          }
           const measure = async (): Promise<Round> => {
             const round: Round = { samples: {}, nodeBeside: {} };
             const bySetup = servers.get(app)!;
@@ -770,7 +792,8 @@ async function main(): Promise<void> {
       }
       await stopAll();
       const lines = header('SRS on a realistic app: Express 5 and Fastify 5 with shared state', opts, startedAt,
-        `${opts.rounds} rounds × ${opts.duration} s (warm-up ${opts.warmup} s)${opts.concurrent ? ', each setup loaded at the same time as node' : ''}`);
+        `${opts.rounds} rounds × ${opts.duration} s (warm-up ${opts.warmup} s)${opts.concurrent ? ', each setup loaded at the same time as node' : ''}` +
+          `${opts.relaunch ? ', every server started again and warmed up before each round' : ''}`);
       lines.push('## Throughput and CPU per request', '');
       lines.push(...throughputReport(opts, results, tally));
       if (opts.startups > 0) {
