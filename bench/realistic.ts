@@ -147,9 +147,11 @@ const USAGE = `usage: node dist/bench/realistic.js [options]
                       so that requests overlap (default 0); adds -wait<MS> to the file name
   --relaunch          start every server again, and warm it up, before each round, in the
                       round's order: of two servers of the same build, the one started later
-                      measured 2-5 % cheaper for its whole life, and a process's JIT settles
-                      in a state of its own; one process per setup carries both into every
-                      round (use it with --compare)
+                      measured up to 5 % cheaper for its whole life, and a process's JIT
+                      settles in a state of its own; one process per setup carries both into
+                      every round (use it with --compare; a run still spreads by 3-6 % from
+                      the next: judge a change of a few percent on three runs or more);
+                      adds -relaunch to the file name
   --compare DIR       also run the app instrumented by the srs build in DIR (a checkout or a
                       copy with its dist/ built, e.g. git worktree add DIR <rev> && npm ci there),
                       and report this build's app setup against it, round by round; adds
