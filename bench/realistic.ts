@@ -177,6 +177,7 @@ function parseOptions(argv: string[], env: NodeJS.ProcessEnv): Options {
   const flags = parseFlags(argv, new Set(['--rounds', '--duration', '--warmup', '--connections', '--pipelining', '--apps', '--setups', '--startup', '--server-cpu', '--client-cpu', '--wait-quiet', '--profile', '--profile-seconds', '--out', '--wait', '--compare']), new Set(['--quick', '--no-pin', '--no-write', '--concurrent', '--relaunch']), USAGE, fail);
   const quick = flags.has('--quick');
   const concurrent = flags.has('--concurrent') || env.BENCH_CONCURRENT === '1';
+  const relaunch = flags.has('--relaunch');
   const pick = (flag: string, envName: string | null, full: string, quickDefault: string): string =>
     (flags.get(flag) as string | undefined) ?? (envName ? env[envName] : undefined) ?? (quick ? quickDefault : full);
   const list = (raw: string) => raw.split(',').map((s) => s.trim()).filter((s) => s !== '');
@@ -204,7 +205,7 @@ function parseOptions(argv: string[], env: NodeJS.ProcessEnv): Options {
   const compare = chosen.includes('base') ? '-compare' : '';
   const base = profileDir
     ? `realistic-profile-node${major}${wait}${compare}`
-    : `realistic-node${major}${concurrent ? '-concurrent' : ''}${flags.has('--relaunch') ? '-relaunch' : ''}${wait}${compare}`;
+    : `realistic-node${major}${concurrent ? '-concurrent' : ''}${relaunch ? '-relaunch' : ''}${wait}${compare}`;
   const defaultOut = path.join(repoRoot, 'bench', 'results', `${base}${quick ? '-quick' : ''}.md`);
   return {
     quick,
@@ -224,7 +225,7 @@ function parseOptions(argv: string[], env: NodeJS.ProcessEnv): Options {
     profileSeconds: parseNumber(pick('--profile-seconds', null, '8', '2'), 'profile-seconds', false),
     concurrent,
     waitMs,
-    relaunch: flags.has('--relaunch'),
+    relaunch,
     out: flags.has('--no-write') ? null : ((flags.get('--out') as string | undefined) ?? defaultOut),
   };
 }
