@@ -80,8 +80,29 @@ function logEnd(loc: { base: number; log: unknown[] }): number {
 let readHad = false;
 let readValue: unknown = undefined;
 
-/** How a location is read and written back: property, variable, Map entry, Set member. */
-abstract class Location {
+/** What kind of place a location is: how it is read, written back and indexed. */
+const enum Place {
+  Property = 0,
+  /** A variable: the instrumenter passes a scope object, a name and a getter/setter pair. */
+  Variable = 1,
+  MapEntry = 2,
+  SetMember = 3,
+  /** A whole array: log entries are [writer, Append|Mutate|Replace, lengthBefore, count] and [writer, Shift, lengthBefore, removed]. */
+  Array = 4,
+}
+
+type Getter = () => unknown;
+type Setter = (v: unknown) => void;
+
+/**
+ * A long-lived location: a property, a variable, a Map entry, a Set member
+ * or a whole array. One class with a tag, not a class per kind: every
+ * journal step reads a location's fields, and a server that writes all
+ * five kinds made each such read megamorphic (a stub-cache probe, and a
+ * runtime lookup on a miss): ~13 % of the journal's instructions in
+ * bench:journal with every kind seen.
+ */
+class Location {
   log: unknown[] = [];
   base = 0; // position of log[0] in the location's history since it was last fresh (see freshen)
   /** Log length at which append next looks for a trim. */
@@ -91,23 +112,91 @@ abstract class Location {
    * objects) in a location (an old one) cost every first write a store
    * through the collector's write barrier and a cache miss on the list's
    * backing store, and every leave another; the oldest watcher is found in
-   * the log instead, when a trim needs it (see oldestLiveEntry).
+   * the log instead, when a trim needs it (see oldestLiveEntry). An array
+   * lists its watches too (see watchers).
    */
   watching = 0;
   /**
    * Nobody watches it any more and its log is spent: emptied on its next
    * write or sweep, not when its last watcher leaves (a commit, at the end
-   * of the event loop's turn, would find the log out of the cache).
+   * of the event loop's turn, would find the log out of the cache). Never
+   * an array's: its log is emptied when its last watcher leaves.
    */
   stale = false;
   /** In the idle list (see unwatch): unwatched, still indexed. */
   idle = false;
   /** Watched again while in the idle list: kept through the next sweep (see sweepIdle). */
   reused = false;
-  /** Sets readHad and readValue. */
-  abstract read(): void;
-  abstract write(had: boolean, value: unknown): void;
-  abstract unindex(): void;
+  /** An array's watches (a rollback adjusts the others' snapshots); empty for any other place. */
+  readonly watchers: ArrayWatch[];
+  constructor(
+    readonly place: Place,
+    /** The object, scope, Map, Set or array. */
+    readonly container: object,
+    /** The property key, variable name, Map key or Set member; undefined for an array. */
+    readonly key: unknown,
+    readonly get: Getter | undefined,
+    readonly set: Setter | undefined,
+  ) {
+    this.watchers = place === Place.Array ? [] : NO_WATCHERS;
+  }
+}
+const NO_WATCHERS: ArrayWatch[] = [];
+
+/** Reads loc's current value into readHad and readValue. Not for arrays. */
+function read(loc: Location): void {
+  switch (loc.place) {
+    case Place.Property:
+      readHad = hasOwn.call(loc.container, loc.key as PropertyKey);
+      readValue = readHad ? (loc.container as any)[loc.key as PropertyKey] : undefined;
+      return;
+    case Place.Variable:
+      readValue = loc.get!();
+      readHad = true;
+      return;
+    case Place.MapEntry:
+      readHad = MapHas.call(loc.container, loc.key) as boolean;
+      readValue = readHad ? MapGet.call(loc.container, loc.key) : undefined;
+      return;
+    default:
+      readHad = SetHas.call(loc.container, loc.key) as boolean;
+      readValue = true;
+  }
+}
+
+/** Puts a value back (had false: the property, entry or member is removed). Not for arrays. */
+function writeBack(loc: Location, had: boolean, value: unknown): void {
+  const c = loc.container as any;
+  switch (loc.place) {
+    case Place.Property:
+      if (had) c[loc.key as PropertyKey] = value;
+      else delete c[loc.key as PropertyKey];
+      return;
+    case Place.Variable:
+      loc.set!(value);
+      return;
+    case Place.MapEntry:
+      if (had) MapSet.call(c, loc.key, value);
+      else MapDelete.call(c, loc.key);
+      return;
+    default:
+      if (had) SetAdd.call(c, loc.key);
+      else SetDelete.call(c, loc.key);
+  }
+}
+
+function unindex(loc: Location): void {
+  switch (loc.place) {
+    case Place.Property:
+    case Place.Variable:
+      return propIndex.remove(loc.container, loc.key, loc);
+    case Place.MapEntry:
+      return mapIndex.remove(loc.container as Map<unknown, unknown>, loc.key, loc);
+    case Place.SetMember:
+      return setIndex.remove(loc.container as Set<unknown>, loc.key, loc);
+    default:
+      if (arrayIndex.get(loc.container as unknown[]) === loc) arrayIndex.delete(loc.container as unknown[]);
+  }
 }
 
 /**
@@ -124,7 +213,7 @@ class ArrayWatch {
   readonly seq: number;
   constructor(
     readonly ctx: RequestContext,
-    readonly loc: ArrayLocation,
+    readonly loc: Location,
   ) {
     this.seq = logEnd(loc);
   }
@@ -256,10 +345,10 @@ class LocationIndex<C extends object, L> {
   }
 }
 
-const propIndex = new LocationIndex<object, PropertyLocation>();
-const mapIndex = new LocationIndex<Map<unknown, unknown>, MapLocation>();
-const setIndex = new LocationIndex<Set<unknown>, SetLocation>();
-const arrayIndex = new WeakMap<unknown[], ArrayLocation>();
+const propIndex = new LocationIndex<object, Location>();
+const mapIndex = new LocationIndex<Map<unknown, unknown>, Location>();
+const setIndex = new LocationIndex<Set<unknown>, Location>();
+const arrayIndex = new WeakMap<unknown[], Location>();
 
 const hasOwn = Object.prototype.hasOwnProperty;
 const getOwnPropertyDescriptor = Object.getOwnPropertyDescriptor;
@@ -274,102 +363,6 @@ const ArraySplice = Array.prototype.splice;
 const ArrayPush = Array.prototype.push;
 const ArraySlice = Array.prototype.slice;
 const ArrayLastIndexOf = Array.prototype.lastIndexOf;
-
-class PropertyLocation extends Location {
-  constructor(
-    readonly obj: object,
-    readonly key: PropertyKey,
-  ) {
-    super();
-  }
-  read(): void {
-    readHad = hasOwn.call(this.obj, this.key);
-    readValue = readHad ? (this.obj as any)[this.key] : undefined;
-  }
-  write(had: boolean, value: unknown): void {
-    if (had) (this.obj as any)[this.key] = value;
-    else delete (this.obj as any)[this.key];
-  }
-  unindex(): void {
-    propIndex.remove(this.obj, this.key, this);
-  }
-}
-
-/** A variable: the instrumenter passes a scope object, a name and a getter/setter pair. */
-class VariableLocation extends PropertyLocation {
-  constructor(
-    scope: object,
-    name: string,
-    readonly get: () => unknown,
-    readonly set: (v: unknown) => void,
-  ) {
-    super(scope, name);
-  }
-  override read(): void {
-    readValue = this.get();
-    readHad = true;
-  }
-  override write(_had: boolean, value: unknown): void {
-    this.set(value);
-  }
-}
-
-class MapLocation extends Location {
-  constructor(
-    readonly map: Map<unknown, unknown>,
-    readonly key: unknown,
-  ) {
-    super();
-  }
-  read(): void {
-    readHad = MapHas.call(this.map, this.key) as boolean;
-    readValue = readHad ? MapGet.call(this.map, this.key) : undefined;
-  }
-  write(had: boolean, value: unknown): void {
-    if (had) MapSet.call(this.map, this.key, value);
-    else MapDelete.call(this.map, this.key);
-  }
-  unindex(): void {
-    mapIndex.remove(this.map, this.key, this);
-  }
-}
-
-class SetLocation extends Location {
-  constructor(
-    readonly set: Set<unknown>,
-    readonly member: unknown,
-  ) {
-    super();
-  }
-  read(): void {
-    readHad = SetHas.call(this.set, this.member) as boolean;
-    readValue = true;
-  }
-  write(had: boolean): void {
-    if (had) SetAdd.call(this.set, this.member);
-    else SetDelete.call(this.set, this.member);
-  }
-  unindex(): void {
-    setIndex.remove(this.set, this.member, this);
-  }
-}
-
-/** A whole array: log entries are [writer, Append|Mutate|Replace, lengthBefore, count] and [writer, Shift, lengthBefore, removed]. */
-class ArrayLocation {
-  log: unknown[] = [];
-  base = 0;
-  trimAt = TRIM_MIN;
-  /** Its watches, listed (a rollback adjusts the others' snapshots), and counted as a value location's are. */
-  watchers: ArrayWatch[] = [];
-  watching = 0;
-  stale = false; // never: an array's log is emptied when its last watcher leaves
-  idle = false;
-  reused = false;
-  constructor(readonly arr: unknown[]) {}
-  unindex(): void {
-    if (arrayIndex.get(this.arr) === this) arrayIndex.delete(this.arr);
-  }
-}
 
 // --- journals ----------------------------------------------------------------
 
@@ -421,7 +414,7 @@ const JOURNAL_SCAN = 32;
  * is long. A watch that gave its location up (see overflow) is none: a new
  * write opens a new one.
  */
-function findSlot(loc: Location | ArrayLocation, ctx: RequestContext): number {
+function findSlot(loc: Location, ctx: RequestContext): number {
   if (loc.watching === 0) return -1;
   const own = journalOf(ctx);
   if (own === undefined) return -1;
@@ -453,7 +446,7 @@ function isCurrent(journal: Journal, at: number): boolean {
 }
 
 /** Adds a watch to ctx's journal (opening the journal on its first one); returns its slot. */
-function addToJournal(ctx: RequestContext, loc: Location | ArrayLocation, entry: unknown, seq: number): number {
+function addToJournal(ctx: RequestContext, loc: Location, entry: unknown, seq: number): number {
   if (loc.idle) loc.reused = true;
   loc.watching++;
   let list = journalOf(ctx);
@@ -480,7 +473,7 @@ function indexJournal(list: Journal): Map<unknown, unknown> {
 }
 
 /** Starts ctx's watch of an array. */
-function openArrayWatch(ctx: RequestContext, loc: ArrayLocation): ArrayWatch {
+function openArrayWatch(ctx: RequestContext, loc: Location): ArrayWatch {
   const watch = new ArrayWatch(ctx, loc);
   watch.slot = loc.watchers.length;
   loc.watchers.push(watch);
@@ -541,7 +534,7 @@ export function journalSize(ctx: RequestContext): number {
   return (journalOf(ctx)?.length ?? 0) >> 1;
 }
 
-function append(loc: Location | ArrayLocation, writer: Writer, kind: WriteKind, a: unknown, b: unknown): void {
+function append(loc: Location, writer: Writer, kind: WriteKind, a: unknown, b: unknown): void {
   const log = loc.log;
   // The writer's id, not the context: a log outlives the requests in it, and
   // a context holds its request's whole object graph.
@@ -558,12 +551,12 @@ function append(loc: Location | ArrayLocation, writer: Writer, kind: WriteKind, 
   // (an array's when a watcher leaves, see leaveArray). Trimmed when it has
   // doubled since it was last looked at: finding the oldest watcher costs a
   // pass over the log.
-  else if (end + STRIDE >= loc.trimAt && !(loc instanceof ArrayLocation)) trim(loc, false);
+  else if (end + STRIDE >= loc.trimAt && loc.place !== Place.Array) trim(loc, false);
 }
 
 /** The oldest watcher gives the location up; the log is trimmed to the next one. */
-function overflow(loc: Location | ArrayLocation): void {
-  if (loc instanceof ArrayLocation) {
+function overflow(loc: Location): void {
+  if (loc.place === Place.Array) {
     const oldest = loc.watchers.reduce((a, b) => (b.seq < a.seq ? b : a));
     oldest.unresolved = true;
     leaveArray(oldest); // the journal keeps it, marked unresolved
@@ -580,7 +573,7 @@ function overflow(loc: Location | ArrayLocation): void {
 }
 
 /** Drops the log's first `at` slots. */
-function cut(loc: Location | ArrayLocation, at: number): void {
+function cut(loc: Location, at: number): void {
   loc.log = loc.log.slice(at);
   loc.base += at >> LOG_SHIFT;
 }
@@ -592,7 +585,7 @@ function cut(loc: Location | ArrayLocation, at: number): void {
  * out of the cache, a young one is not (measured: ~2-4 % less CPU a request
  * on the realistic app).
  */
-function freshen(loc: Location | ArrayLocation): void {
+function freshen(loc: Location): void {
   loc.stale = false;
   // Positions start again from 0 (the old log is not even read): no journal
   // holds a watch of a stale location, so no position from before is compared again.
@@ -611,7 +604,7 @@ function recordValueWrite(loc: Location, writer: Writer, kind: WriteKind): void 
   } else if (loc.watching === 0) {
     return; // an idle location: nobody needs its history
   }
-  loc.read();
+  read(loc);
   append(loc, writer, kind, readHad, readValue);
 }
 
@@ -650,7 +643,7 @@ export function propertyWrite(obj: unknown, key: PropertyKey, kind: WriteKind): 
     const desc = getOwnPropertyDescriptor(obj, key);
     if (desc !== undefined && (desc.get !== undefined || desc.set !== undefined)) return;
     if (loc === undefined) {
-      loc = new PropertyLocation(obj, key);
+      loc = new Location(Place.Property, obj, key, undefined, undefined);
       propIndex.add(obj, key, loc);
     }
   }
@@ -663,7 +656,7 @@ export function variableWrite(scope: object, name: string, get: () => unknown, s
   if (loc === undefined) {
     // (A scope this very request created never gets here: see barrier.vs.)
     if (writer === null) return;
-    loc = new VariableLocation(scope, name, get, set);
+    loc = new Location(Place.Variable, scope, name, get, set);
     propIndex.add(scope, name, loc);
   }
   recordValueWrite(loc, writer, kind);
@@ -674,7 +667,7 @@ export function mapWrite(map: Map<unknown, unknown>, key: unknown, kind: WriteKi
   const writer = currentWriter();
   if (loc === undefined) {
     if (writer === null) return;
-    loc = new MapLocation(map, key);
+    loc = new Location(Place.MapEntry, map, key, undefined, undefined);
     mapIndex.add(map, key, loc);
   }
   recordValueWrite(loc, writer, kind);
@@ -685,7 +678,7 @@ export function setWrite(set: Set<unknown>, member: unknown, kind: WriteKind): v
   const writer = currentWriter();
   if (loc === undefined) {
     if (writer === null) return;
-    loc = new SetLocation(set, member);
+    loc = new Location(Place.SetMember, set, member, undefined, undefined);
     setIndex.add(set, member, loc);
   }
   recordValueWrite(loc, writer, kind);
@@ -701,7 +694,7 @@ export function arrayWrite(arr: unknown[], kind: WriteKind.Append | WriteKind.Sh
   const writer = currentWriter();
   if (loc === undefined) {
     if (writer === null || isProxy(arr)) return;
-    loc = new ArrayLocation(arr);
+    loc = new Location(Place.Array, arr, undefined, undefined, undefined);
     arrayIndex.set(arr, loc);
   }
   if (writer === null && loc.watching === 0) return; // idle: nobody needs its history
@@ -746,7 +739,7 @@ export function arrayWrite(arr: unknown[], kind: WriteKind.Append | WriteKind.Sh
  * copied and promoted with everything they reference. Memory stays bounded
  * by what recent requests wrote.
  */
-let idleLocations: Array<Location | ArrayLocation> = [];
+let idleLocations: Array<Location> = [];
 const IDLE_SWEEP = 64;
 /** The idle list's length at which the next sweep runs (see sweepIdle). */
 let sweepAt = IDLE_SWEEP;
@@ -770,7 +763,7 @@ function sweepIdle(): void {
       idleLocations.push(loc);
     } else {
       loc.idle = false;
-      loc.unindex();
+      unindex(loc);
     }
   }
   // As many new idle locations as were kept (at least IDLE_SWEEP) before the
@@ -802,9 +795,9 @@ function clearLog(log: unknown[]): void {
 }
 
 /** A location lost a watcher: past its last one it goes stale and idle. */
-function unwatch(loc: Location | ArrayLocation): void {
+function unwatch(loc: Location): void {
   if (--loc.watching !== 0) return;
-  if (loc instanceof ArrayLocation) {
+  if (loc.place === Place.Array) {
     loc.base = logEnd(loc);
     clearLog(loc.log);
     loc.trimAt = TRIM_MIN;
@@ -846,9 +839,9 @@ function leave(journal: Journal, at: number): void {
 }
 
 /** Drops the log's entries from before its oldest watcher (when that halves it, unless forced). */
-function trim(loc: Location | ArrayLocation, force: boolean): void {
+function trim(loc: Location, force: boolean): void {
   let drop: number; // slots
-  if (loc instanceof ArrayLocation) {
+  if (loc.place === Place.Array) {
     let min = Infinity;
     for (let w = 0; w < loc.watchers.length; w++) if (loc.watchers[w]!.seq < min) min = loc.watchers[w]!.seq;
     drop = (min - loc.base) * STRIDE;
@@ -899,7 +892,7 @@ function isNumeric(v: unknown): boolean {
 function rollbackValue(F: number, seq: number, loc: Location, counts: RollbackCounts): void {
   const log = loc.log;
   const start = (seq - loc.base) * STRIDE;
-  loc.read();
+  read(loc);
   const curHad = readHad;
   const cur = readValue;
   let had = log[start + 2] as boolean;
@@ -956,7 +949,7 @@ function rollbackValue(F: number, seq: number, loc: Location, counts: RollbackCo
     // write: in the history without F the value already is the restored one.
     append(loc, null, WriteKind.Noop, had, value);
     try {
-      loc.write(had, value);
+      writeBack(loc, had, value);
     } catch {
       counts.unresolved++; // frozen since, or a setter that refuses: nothing else to do
     }
@@ -964,7 +957,7 @@ function rollbackValue(F: number, seq: number, loc: Location, counts: RollbackCo
 }
 
 /** Others' recorded append positions after our removed elements move down with them. */
-function shiftLaterAppends(loc: ArrayLocation, start: number, F: number, removed: Array<[number, number]>): void {
+function shiftLaterAppends(loc: Location, start: number, F: number, removed: Array<[number, number]>): void {
   const shiftFor = (pos: number) => removed.reduce((n, [at, count]) => (at < pos ? n + Math.min(count, pos - at) : n), 0);
   for (let i = start; i < loc.log.length; i += STRIDE) {
     if (loc.log[i] !== F && loc.log[i + 1] === WriteKind.Append) loc.log[i + 2] = (loc.log[i + 2] as number) - shiftFor(loc.log[i + 2] as number);
@@ -982,9 +975,9 @@ function shiftLaterAppends(loc: ArrayLocation, start: number, F: number, removed
  * history, so that another faulty request's rollback reads a true one.
  * Returns false, changing nothing, when the log shows any other use.
  */
-function rollbackTrimmed(watch: ArrayWatch, loc: ArrayLocation, start: number, counts: RollbackCounts): boolean {
+function rollbackTrimmed(watch: ArrayWatch, loc: Location, start: number, counts: RollbackCounts): boolean {
   const log = loc.log;
-  const arr = loc.arr;
+  const arr = loc.container as unknown[];
   const F = watch.ctx.id;
   // The history since the watch began, as E: every element that was in the
   // array, in push order (its first snapshotLen elements were there already).
@@ -1062,7 +1055,7 @@ function rollbackTrimmed(watch: ArrayWatch, loc: ArrayLocation, start: number, c
 
 function rollbackArray(watch: ArrayWatch, counts: RollbackCounts): void {
   const loc = watch.loc;
-  const arr = loc.arr;
+  const arr = loc.container as unknown[];
   const F = watch.ctx.id; // as the log names writers
   const log = loc.log;
   const start = (watch.seq - loc.base) * STRIDE;
