@@ -67,11 +67,7 @@ type Writer = RequestContext | null;
 /** The writer id logged for a write outside any request (context ids start at 1). */
 const NO_WRITER = 0;
 
-/**
- * A log's end, as an absolute sequence number: a function over the two
- * fields rather than a getter, which the locations' several classes would
- * make a polymorphic call on every write.
- */
+/** A log's end, as an absolute sequence number. */
 function logEnd(loc: { base: number; log: unknown[] }): number {
   return loc.base + (loc.log.length >> LOG_SHIFT);
 }
@@ -99,8 +95,8 @@ type Setter = (v: unknown) => void;
  * or a whole array. One class with a tag, not a class per kind: every
  * journal step reads a location's fields, and a server that writes all
  * five kinds made each such read megamorphic (a stub-cache probe, and a
- * runtime lookup on a miss): ~13 % of the journal's instructions in
- * bench:journal with every kind seen.
+ * runtime lookup on a miss): 11-14 % more time per simulated request in
+ * `bench:journal --seen all`.
  */
 class Location {
   log: unknown[] = [];
@@ -158,7 +154,7 @@ function read(loc: Location): void {
       readHad = MapHas.call(loc.container, loc.key) as boolean;
       readValue = readHad ? MapGet.call(loc.container, loc.key) : undefined;
       return;
-    default:
+    case Place.SetMember:
       readHad = SetHas.call(loc.container, loc.key) as boolean;
       readValue = true;
   }
@@ -179,7 +175,7 @@ function writeBack(loc: Location, had: boolean, value: unknown): void {
       if (had) MapSet.call(c, loc.key, value);
       else MapDelete.call(c, loc.key);
       return;
-    default:
+    case Place.SetMember:
       if (had) SetAdd.call(c, loc.key);
       else SetDelete.call(c, loc.key);
   }
@@ -194,7 +190,7 @@ function unindex(loc: Location): void {
       return mapIndex.remove(loc.container as Map<unknown, unknown>, loc.key, loc);
     case Place.SetMember:
       return setIndex.remove(loc.container as Set<unknown>, loc.key, loc);
-    default:
+    case Place.Array:
       if (arrayIndex.get(loc.container as unknown[]) === loc) arrayIndex.delete(loc.container as unknown[]);
   }
 }
