@@ -7,7 +7,12 @@
  * ns per request for each N, against the same loop with no request open (the
  * barrier's fast path), so that a change to journal.ts can be judged in
  * seconds and, under `valgrind --tool=callgrind`, in instructions. A cost
- * that grows with N is a cost per watcher of a hot location.
+ * that grows with N is a cost per watcher of a hot location. Before it
+ * measures, it writes other state as a server's other code would (--seen):
+ * without that, the journal is compiled for the handler's few shapes, and
+ * the megamorphic accesses a server pays were missing (with the warm-up,
+ * callgrind counted ~1.4 k instructions a journaled write, near the
+ * realistic server's ~1.5 k).
  */
 import { barrier as R } from '../src/runtime/barrier';
 import { RequestContext, storage, type RequestInfo } from '../src/runtime/context';

@@ -48,7 +48,7 @@ const SETUPS: Record<SetupName, { label: string; mode: 'node' | 'srs'; srsArgs: 
   off: { label: 'srs --instrument off', mode: 'srs', srsArgs: ['--instrument', 'off'] },
   app: { label: 'srs (app instrumented)', mode: 'srs', srsArgs: [] },
   all: { label: 'srs --instrument all', mode: 'srs', srsArgs: ['--instrument', 'all'] },
-  // Filled in by --compare DIR: the app instrumented by the build in DIR.
+  // Filled in by --compare DIR: the --compare-setup setup (default app) of the build in DIR.
   base: { label: 'srs (app instrumented), another build', mode: 'srs', srsArgs: [] },
 };
 /** The setups --setups names (base only comes with --compare). */
@@ -118,6 +118,8 @@ interface Options {
   waitMs: number;
   /** Start every server again (and warm it up) before each round. */
   relaunch: boolean;
+  /** With --compare: the setup run by both builds. */
+  compareSetup: 'app' | 'all';
   out: string | null;
 }
 
@@ -156,6 +158,8 @@ const USAGE = `usage: node dist/bench/realistic.js [options]
                       copy with its dist/ built, e.g. git worktree add DIR <rev> && npm ci there),
                       and report this build's app setup against it, round by round; adds
                       -compare to the file name
+  --compare-setup S   the setup both builds run for --compare: app (default) or all; all adds
+                      -all to the file name
   --out FILE          where to write the Markdown (default bench/results/realistic-node<major>.md)
   --no-write          print only
 `;
@@ -174,7 +178,7 @@ function parseNumber(raw: string | undefined, name: string, integer: boolean, al
 }
 
 function parseOptions(argv: string[], env: NodeJS.ProcessEnv): Options {
-  const flags = parseFlags(argv, new Set(['--rounds', '--duration', '--warmup', '--connections', '--pipelining', '--apps', '--setups', '--startup', '--server-cpu', '--client-cpu', '--wait-quiet', '--profile', '--profile-seconds', '--out', '--wait', '--compare']), new Set(['--quick', '--no-pin', '--no-write', '--concurrent', '--relaunch']), USAGE, fail);
+  const flags = parseFlags(argv, new Set(['--rounds', '--duration', '--warmup', '--connections', '--pipelining', '--apps', '--setups', '--startup', '--server-cpu', '--client-cpu', '--wait-quiet', '--profile', '--profile-seconds', '--out', '--wait', '--compare', '--compare-setup']), new Set(['--quick', '--no-pin', '--no-write', '--concurrent', '--relaunch']), USAGE, fail);
   const quick = flags.has('--quick');
   const concurrent = flags.has('--concurrent') || env.BENCH_CONCURRENT === '1';
   const relaunch = flags.has('--relaunch');
@@ -188,13 +192,17 @@ function parseOptions(argv: string[], env: NodeJS.ProcessEnv): Options {
   const setups = list(pick('--setups', null, SETUP_NAMES.join(','), SETUP_NAMES.join(',')));
   for (const s of setups) if (!(s in SETUPS)) fail(`unknown setup "${s}"`);
   const chosen = SETUP_NAMES.filter((s) => s === 'node' || setups.includes(s));
+  const compareSetup = String(flags.get('--compare-setup') ?? 'app');
+  if (compareSetup !== 'app' && compareSetup !== 'all') fail(`--compare-setup expects app or all, got "${compareSetup}"`);
   if (flags.has('--compare')) {
     const dir = path.resolve(flags.get('--compare') as string);
     const cli = path.join(dir, 'dist', 'src', 'cli', 'main.js');
     if (!fs.existsSync(cli)) fail(`--compare: no srs build in ${dir} (expected ${path.relative(dir, cli)}; run npm ci there)`);
-    if (!chosen.includes('app')) fail('--compare sets the app setup against another build\'s: include app in --setups');
-    SETUPS.base = { ...SETUPS.base, label: `srs (app instrumented), the build in ${dir}`, cli };
+    if (!chosen.includes(compareSetup)) fail(`--compare sets the ${compareSetup} setup against another build's: include ${compareSetup} in --setups`);
+    SETUPS.base = { ...SETUPS.base, label: `${SETUPS[compareSetup].label}, the build in ${dir}`, srsArgs: SETUPS[compareSetup].srsArgs, cli };
     chosen.push('base');
+  } else if (flags.has('--compare-setup')) {
+    fail('--compare-setup goes with --compare');
   }
   if (concurrent && chosen.length < 2) fail('--concurrent pairs setups with node: name at least one besides node');
 
@@ -202,7 +210,7 @@ function parseOptions(argv: string[], env: NodeJS.ProcessEnv): Options {
   const profileDir = flags.has('--profile') ? path.resolve(flags.get('--profile') as string) : null;
   const waitMs = parseNumber(pick('--wait', null, '0', '0'), 'wait', true, true);
   const wait = waitMs > 0 ? `-wait${waitMs}` : '';
-  const compare = chosen.includes('base') ? '-compare' : '';
+  const compare = chosen.includes('base') ? `-compare${compareSetup === 'all' ? '-all' : ''}` : '';
   const base = profileDir
     ? `realistic-profile-node${major}${wait}${compare}`
     : `realistic-node${major}${concurrent ? '-concurrent' : ''}${relaunch ? '-relaunch' : ''}${wait}${compare}`;
@@ -226,6 +234,7 @@ function parseOptions(argv: string[], env: NodeJS.ProcessEnv): Options {
     concurrent,
     waitMs,
     relaunch,
+    compareSetup,
     out: flags.has('--no-write') ? null : ((flags.get('--out') as string | undefined) ?? defaultOut),
   };
 }
@@ -446,7 +455,7 @@ function throughputReport(opts: Options, results: Map<string, Round[]>, tally: T
       '× node = setup / node from the same run (req/s: higher is better; CPU: server user+sys time per request, lower is better).' +
       (contaminated.length > 0 ? ` **Too few clean rounds for ${contaminated.join(', ')}: their numbers include disturbed rounds.**` : ''),
   );
-  if (opts.setups.includes('base')) lines.push('', ...comparisonReport(results));
+  if (opts.setups.includes('base')) lines.push('', ...comparisonReport(results, opts.compareSetup));
   lines.push('');
   lines.push(
     opts.concurrent
@@ -492,13 +501,14 @@ function throughputReport(opts: Options, results: Map<string, Round[]>, tally: T
 }
 
 /**
- * --compare: this build's app setup against the other build's, per round,
- * each first taken against the node server of its own pairing (so that a
- * drift between the two setups' turns cancels out), then against each other.
+ * --compare: this build's setup (app or all) against the other build's, per
+ * round, each first taken against the node server of its own pairing (so
+ * that a drift between the two setups' turns cancels out), then against each
+ * other.
  */
-function comparisonReport(results: Map<string, Round[]>): string[] {
+function comparisonReport(results: Map<string, Round[]>, setup: 'app' | 'all'): string[] {
   const lines = [
-    `This build against ${SETUPS.base.label} (app instrumented in both; per round, each setup's ratio to its node, then this build's over the other's):`,
+    `This build against ${SETUPS.base.label} (${SETUPS[setup].label} in both; per round, each setup's ratio to its node, then this build's over the other's):`,
     '',
     '| app | req/s, this / other: median (min–max) | CPU per request, this / other: median (min–max) |',
     '|---|---:|---:|',
@@ -506,7 +516,7 @@ function comparisonReport(results: Map<string, Round[]>): string[] {
   for (const [app, rounds] of results) {
     const { used } = usable(rounds);
     const relative = (f: (x: Sample) => number) =>
-      used.map((r) => f(r.samples.app!) / f(nodeFor(r, 'app')) / (f(r.samples.base!) / f(nodeFor(r, 'base'))));
+      used.map((r) => f(r.samples[setup]!) / f(nodeFor(r, setup)) / (f(r.samples.base!) / f(nodeFor(r, 'base'))));
     lines.push(`| ${APPS[app]!.label} | ${range(relative((x) => x.rps))} | ${range(relative((x) => x.cpuUsPerReq))} |`);
   }
   lines.push('', 'Below 1 for CPU (above 1 for req/s): this build costs less than the other.');
